@@ -1,0 +1,481 @@
+//! Keelson storage: devices, their parameters and events, the task queue and
+//! files, over SQLite (embedded, the default) or PostgreSQL, chosen at run
+//! time by the database URL.
+//!
+//! ```no_run
+//! # async fn demo() -> store::Result<()> {
+//! use store::{Store, StoreOptions};
+//! let store = Store::open("data/keelson.db", StoreOptions::default()).await?;
+//! let pg = Store::open("postgres://keelson@db/keelson", StoreOptions::default()).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! # Design
+//!
+//! * **One schema, two backends.** `schema.rs` is shared; `migrations/sqlite`
+//!   and `migrations/postgres` hold each backend's DDL and are embedded in
+//!   the binary. Queries are written once and compiled for each backend (see
+//!   `db.rs`).
+//! * **Reads** run on tokio's blocking pool with an r2d2 connection pool.
+//! * **Writes** all go through one group-commit writer thread (`writer.rs`):
+//!   concurrent jobs share a transaction, each in its own savepoint, and each
+//!   caller is answered only after the commit. An `Ok` means durable.
+//! * **A CWMP session costs few round trips**: [`Store::device_auth`] (read),
+//!   [`Store::record_inform`] (one write job), [`Store::next_tasks`] (read),
+//!   [`Store::apply_session_results`] (one write job).
+//! * Timestamps are UTC with microsecond precision.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+mod cached;
+mod checkpoint;
+mod db;
+mod error;
+mod ops;
+mod schema;
+#[doc(hidden)]
+pub mod sqlconv;
+mod types;
+mod writer;
+
+#[cfg(any(test, feature = "testing"))]
+pub mod testpg;
+
+pub use error::{Result, StoreError};
+pub use types::*;
+
+use db::{Db, Pool, Target};
+use writer::Writer;
+
+/// Handle to the database. Cheap to clone; all clones share the pool and the
+/// writer. The writer thread stops once every clone is dropped and the
+/// queued writes are done.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    backend: Backend,
+    pool: Pool,
+    writer: Writer,
+    _checkpointer: Option<checkpoint::Checkpointer>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("backend", &self.inner.backend)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `url` and applies pending
+    /// migrations.
+    ///
+    /// `postgres://…` or `postgresql://…` selects PostgreSQL; anything else
+    /// is a SQLite file path (`sqlite://path` and `sqlite:path` also work).
+    /// SQLite runs in WAL mode with `synchronous=NORMAL`.
+    pub async fn open(url: &str, opts: StoreOptions) -> Result<Store> {
+        let target = Target::parse(url)?;
+        blocking(move || {
+            let mut conn = target.connect(&opts)?;
+            db::migrate(&mut conn)?;
+            let pool = target.pool(&opts)?;
+            let backend = target.backend();
+            let checkpointer = match &target {
+                Target::Sqlite(path) => Some(checkpoint::Checkpointer::spawn(
+                    &db::sqlite_path(path)?,
+                    opts.busy_timeout,
+                )?),
+                Target::Pg(_) => None,
+            };
+            let writer = Writer::spawn(conn, target, &opts)?;
+            Ok(Store {
+                inner: Arc::new(Inner {
+                    backend,
+                    pool,
+                    writer,
+                    _checkpointer: checkpointer,
+                }),
+            })
+        })
+        .await
+    }
+
+    /// Applies pending migrations to the database at `url`; returns the
+    /// names of the migrations applied (empty when up to date).
+    pub async fn migrate(url: &str) -> Result<Vec<String>> {
+        let target = Target::parse(url)?;
+        blocking(move || {
+            let mut conn = target.connect(&StoreOptions::default())?;
+            db::migrate(&mut conn)
+        })
+        .await
+    }
+
+    /// Which database this store talks to.
+    pub fn backend(&self) -> Backend {
+        self.inner.backend
+    }
+
+    async fn read<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Db<'_>) -> Result<T> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        blocking(move || inner.pool.with(f)).await
+    }
+
+    async fn write<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Db<'_>) -> Result<T> + Send + 'static,
+    {
+        self.inner.writer.write(f).await
+    }
+
+    // -- CWMP hot path -----------------------------------------------------
+
+    /// Per-device credentials of the CPE; `None` if the device is unknown.
+    pub async fn device_auth(&self, id: &str) -> Result<Option<DeviceAuth>> {
+        let id = id.to_string();
+        self.read(move |db| ops::device_auth(db, &id)).await
+    }
+
+    /// Persists an Inform in one write job: upserts the device, appends the
+    /// events, upserts the reported parameters and closes tasks that the
+    /// events complete (`M Reboot`, `M ScheduleInform` with our CommandKey).
+    ///
+    /// With `rec.bootstrap` it first forgets the device's state: deletes its
+    /// parameters, bumps `bootstrap_epoch`, completes waiting `FactoryReset`
+    /// tasks and faults the other `waiting` tasks ("cancelled by BOOTSTRAP"),
+    /// except those whose completion this same Inform announces.
+    pub async fn record_inform(&self, rec: InformRecord) -> Result<InformOutcome> {
+        self.write(move |db| ops::record_inform(db, rec)).await
+    }
+
+    /// Runnable tasks of a device: `pending`, not expired at `now`, oldest
+    /// first, at most `limit`. Pending tasks found expired are marked
+    /// `expired` (a write, only when there are some).
+    pub async fn next_tasks(
+        &self,
+        device_id: &str,
+        now: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<TaskRow>> {
+        let id = device_id.to_string();
+        let (runnable, expired) = self
+            .read(move |db| ops::pending_tasks(db, &id, now, limit))
+            .await?;
+        if !expired.is_empty() {
+            self.write(move |db| ops::expire_tasks(db, expired, now))
+                .await?;
+        }
+        Ok(runnable)
+    }
+
+    /// Writes what a session did, in one job: parameter deletes, parameter
+    /// upserts, then task updates. A `Fault` update with `retryable` goes
+    /// back to `Pending` while attempts remain. Returns each updated task's
+    /// resulting status (unknown task ids are skipped).
+    pub async fn apply_session_results(
+        &self,
+        batch: SessionResults,
+    ) -> Result<Vec<(i64, TaskStatus)>> {
+        self.write(move |db| ops::apply_session_results(db, batch))
+            .await
+    }
+
+    /// Settles the task a `TransferComplete` refers to: `done`, or `fault`
+    /// with `fault`. Returns the task id, `None` if no task of the device has
+    /// that CommandKey. Idempotent: a task already settled is left alone and
+    /// its id returned again.
+    pub async fn complete_transfer(
+        &self,
+        device_id: &str,
+        command_key: &str,
+        fault: Option<TaskFault>,
+        start: Option<DateTime<Utc>>,
+        complete: Option<DateTime<Utc>>,
+    ) -> Result<Option<i64>> {
+        let (id, key) = (device_id.to_string(), command_key.to_string());
+        self.write(move |db| ops::complete_transfer(db, &id, &key, fault, start, complete))
+            .await
+    }
+
+    /// Records the outcome of a connection request to the device.
+    pub async fn record_connection_request(
+        &self,
+        device_id: &str,
+        at: DateTime<Utc>,
+        result: &str,
+    ) -> Result<bool> {
+        let (id, result) = (device_id.to_string(), result.to_string());
+        self.write(move |db| ops::record_connection_request(db, &id, at, &result))
+            .await
+    }
+
+    // -- Devices -------------------------------------------------------------
+
+    /// A page of devices (ordered by id) and the total matching `q`.
+    pub async fn list_devices(&self, q: DeviceQuery) -> Result<(Vec<DeviceRow>, i64)> {
+        self.read(move |db| ops::list_devices(db, &q)).await
+    }
+
+    pub async fn get_device(&self, id: &str) -> Result<Option<DeviceRow>> {
+        let id = id.to_string();
+        self.read(move |db| ops::get_device(db, &id)).await
+    }
+
+    pub async fn count_devices(&self) -> Result<i64> {
+        self.read(ops::count_devices).await
+    }
+
+    /// Cached parameters of a device, ordered by path; with `prefix`, only
+    /// paths starting with it (`"Device.WiFi."` for a subtree).
+    pub async fn get_parameters(
+        &self,
+        device_id: &str,
+        prefix: Option<&str>,
+    ) -> Result<Vec<ParameterRow>> {
+        let id = device_id.to_string();
+        let prefix = prefix.map(str::to_string);
+        self.read(move |db| ops::get_parameters(db, &id, prefix.as_deref()))
+            .await
+    }
+
+    /// The device's most recent events, newest first.
+    pub async fn get_events(&self, device_id: &str, limit: i64) -> Result<Vec<EventRow>> {
+        let id = device_id.to_string();
+        self.read(move |db| ops::get_events(db, &id, limit)).await
+    }
+
+    /// Sets (or, with `None`, resets to the global default) the credentials
+    /// the CPE uses toward us and those we use for connection requests.
+    /// `false` if the device is unknown.
+    pub async fn set_device_credentials(
+        &self,
+        id: &str,
+        cpe_username: Option<String>,
+        cpe_password: Option<String>,
+        cr_username: Option<String>,
+        cr_password: Option<String>,
+    ) -> Result<bool> {
+        let id = id.to_string();
+        self.write(move |db| {
+            ops::set_device_credentials(
+                db,
+                &id,
+                cpe_username,
+                cpe_password,
+                cr_username,
+                cr_password,
+            )
+        })
+        .await
+    }
+
+    /// Deletes a device with its parameters, events and tasks. `false` if
+    /// it did not exist.
+    pub async fn delete_device(&self, id: &str) -> Result<bool> {
+        let id = id.to_string();
+        self.write(move |db| ops::delete_device(db, &id)).await
+    }
+
+    // -- Tasks ---------------------------------------------------------------
+
+    /// Queues a task; its CommandKey (`"k<id>-<random>"`, ≤ 32 chars) is set
+    /// in the same transaction. [`StoreError::NotFound`] for an unknown device.
+    pub async fn create_task(&self, task: NewTask) -> Result<TaskRow> {
+        self.write(move |db| ops::create_task(db, task)).await
+    }
+
+    pub async fn get_task(&self, id: i64) -> Result<Option<TaskRow>> {
+        self.read(move |db| ops::get_task(db, id)).await
+    }
+
+    /// A page of tasks (newest first) and the total matching `q`.
+    pub async fn list_tasks(&self, q: TaskQuery) -> Result<(Vec<TaskRow>, i64)> {
+        self.read(move |db| ops::list_tasks(db, &q)).await
+    }
+
+    /// Tasks in status `fault` (newest first, at most 1,000).
+    pub async fn list_faults(&self, device_id: Option<&str>) -> Result<Vec<TaskRow>> {
+        let id = device_id.map(str::to_string);
+        self.read(move |db| ops::list_faults(db, id.as_deref()))
+            .await
+    }
+
+    /// Cancels a `pending`, `running` or `waiting` task. Returns the task as
+    /// it is afterwards (check its status: settled tasks are left alone), or
+    /// `None` if there is no such task.
+    pub async fn cancel_task(&self, id: i64) -> Result<Option<TaskRow>> {
+        self.write(move |db| ops::cancel_task(db, id)).await
+    }
+
+    // -- Files ---------------------------------------------------------------
+
+    pub async fn insert_file(&self, file: NewFile) -> Result<FileRow> {
+        self.write(move |db| ops::insert_file(db, file)).await
+    }
+
+    /// Newest first: all files, or only those `device_id` uploaded.
+    pub async fn list_files(&self, device_id: Option<&str>) -> Result<Vec<FileRow>> {
+        let id = device_id.map(str::to_string);
+        self.read(move |db| ops::list_files(db, id.as_deref()))
+            .await
+    }
+
+    pub async fn get_file(&self, id: &str) -> Result<Option<FileRow>> {
+        let id = id.to_string();
+        self.read(move |db| ops::get_file(db, &id)).await
+    }
+
+    /// Deletes the row and returns it (the caller removes `stored_path`).
+    pub async fn delete_file(&self, id: &str) -> Result<Option<FileRow>> {
+        let id = id.to_string();
+        self.write(move |db| ops::delete_file(db, &id)).await
+    }
+}
+
+/// Runs blocking database work on tokio's blocking pool.
+async fn blocking<T, F>(f: F) -> Result<T>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T> + Send + 'static,
+{
+    match tokio::task::spawn_blocking(f).await {
+        Ok(r) => r,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(_) => Err(StoreError::Closed),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The writer's all-or-nothing guarantee per job, at the job level.
+
+    use super::*;
+
+    fn rec(serial: &str) -> InformRecord {
+        InformRecord {
+            device_id: format!("dev-{serial}"),
+            oui: "000000".into(),
+            product_class: "T".into(),
+            serial_number: serial.into(),
+            manufacturer: "M".into(),
+            root_object: "Device.".into(),
+            software_version: None,
+            hardware_version: None,
+            connection_request_url: None,
+            udp_connection_request_address: None,
+            parameter_key: None,
+            cwmp_ns: "urn:dslforum-org:cwmp-1-0".into(),
+            cwmp_version: "1.0".into(),
+            remote_addr: None,
+            current_time: None,
+            retry_count: 0,
+            received_at: Utc::now(),
+            session_id: None,
+            events: vec![InformEvent {
+                code: "2 PERIODIC".into(),
+                command_key: String::new(),
+            }],
+            params: vec![InformParam {
+                path: "Device.X".into(),
+                value: "1".into(),
+                xsd_type: None,
+            }],
+            bootstrap: false,
+        }
+    }
+
+    /// Writes a device, then fails (or panics) after the write.
+    async fn write_then_fail(store: &Store, serial: &str, panic: bool) -> StoreError {
+        let rec = rec(serial);
+        store
+            .write(move |db| {
+                ops::record_inform(db, rec)?;
+                if panic {
+                    panic!("job panicked on purpose");
+                }
+                Err::<(), _>(StoreError::NotFound("on purpose".into()))
+            })
+            .await
+            .unwrap_err()
+    }
+
+    async fn failed_jobs_leave_no_trace(store: Store) {
+        // A lone job (no savepoint): the transaction rolls back.
+        let e = write_then_fail(&store, "lone", false).await;
+        assert!(matches!(e, StoreError::NotFound(_)), "{e:?}");
+        assert!(store.get_device("dev-lone").await.unwrap().is_none());
+        let e = write_then_fail(&store, "panic", true).await;
+        assert!(matches!(e, StoreError::Panicked(_)), "{e:?}");
+        assert!(store.get_device("dev-panic").await.unwrap().is_none());
+
+        // In shared batches: failing jobs roll back to their savepoints,
+        // the others commit.
+        let mut handles = Vec::new();
+        for i in 0..60 {
+            let s = store.clone();
+            handles.push(tokio::spawn(async move {
+                let serial = format!("b{i}");
+                match i % 3 {
+                    0 => Some(write_then_fail(&s, &serial, false).await),
+                    1 => Some(write_then_fail(&s, &serial, true).await),
+                    _ => s.record_inform(rec(&serial)).await.err(),
+                }
+            }));
+        }
+        for (i, h) in handles.into_iter().enumerate() {
+            let err = h.await.unwrap();
+            let stored = store.get_device(&format!("dev-b{i}")).await.unwrap();
+            if i % 3 == 2 {
+                assert!(err.is_none(), "{err:?}");
+                assert!(stored.is_some());
+                assert_eq!(
+                    store
+                        .get_events(&format!("dev-b{i}"), 5)
+                        .await
+                        .unwrap()
+                        .len(),
+                    1
+                );
+            } else {
+                assert!(err.is_some());
+                assert!(stored.is_none(), "job {i} failed but left its device");
+                assert!(store
+                    .get_events(&format!("dev-b{i}"), 5)
+                    .await
+                    .unwrap()
+                    .is_empty());
+            }
+        }
+        assert_eq!(store.count_devices().await.unwrap(), 20);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn sqlite_failed_jobs_leave_no_trace() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = dir.path().join("k.db").display().to_string();
+        let store = Store::open(&url, StoreOptions::default()).await.unwrap();
+        failed_jobs_leave_no_trace(store).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn postgres_failed_jobs_leave_no_trace() {
+        let Some(pg) = testpg::TestPg::start() else {
+            return;
+        };
+        let store = Store::open(pg.url(), StoreOptions::default())
+            .await
+            .unwrap();
+        failed_jobs_leave_no_trace(store).await;
+    }
+}

@@ -1,0 +1,1007 @@
+//! The queries. Each function runs on a borrowed [`Db`] and is either a read
+//! (run on the pool) or the body of one writer job (already inside a
+//! transaction savepoint); `lib.rs` decides which.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::dsl::sql;
+use diesel::prelude::*;
+use diesel::sql_types::{Bool, Nullable, Text};
+use diesel::upsert::excluded;
+use serde_json::{json, Value};
+
+use crate::cached::Cached;
+use crate::db::{on, Db};
+use crate::error::{Result, StoreError};
+use crate::schema::{devices, events, files, parameters, tasks};
+use crate::sqlconv::{now, to_db};
+use crate::types::*;
+
+diesel::define_sql_function! {
+    /// `coalesce` over nullable text.
+    #[sql_name = "coalesce"]
+    fn coalesce_text(a: Nullable<Text>, b: Nullable<Text>) -> Nullable<Text>;
+}
+
+diesel::define_sql_function! {
+    /// `coalesce` over nullable booleans.
+    #[sql_name = "coalesce"]
+    fn coalesce_bool(a: Nullable<Bool>, b: Nullable<Bool>) -> Nullable<Bool>;
+}
+
+diesel::define_sql_function! {
+    /// ASCII lower-casing on both backends for the columns we search.
+    fn lower(a: Text) -> Text;
+}
+
+diesel::define_sql_function! {
+    #[sql_name = "lower"]
+    fn lower_opt(a: Nullable<Text>) -> Nullable<Text>;
+}
+
+/// The indexed prefix of `parameters.value` in PostgreSQL's
+/// `parameters_path_value` index; must stay identical to that expression
+/// (a bound parameter would not match an expression index). SQLite indexes
+/// `(path, value)` and simply evaluates this as a constant.
+const INDEXED_VALUE: &str = "substr(parameters.value, 1, 256)";
+const INDEXED_VALUE_CHARS: usize = 256;
+
+/// Rows per multi-row INSERT on PostgreSQL (one round trip each; well under
+/// the bind limit). SQLite has no round trips: it inserts row by row with
+/// one cached prepared statement, which beats re-preparing a multi-row
+/// statement of varying length every time.
+const INSERT_CHUNK: usize = 500;
+
+/// Multi-row statements of up to this many rows keep their prepared
+/// statement (one per row count: a bounded set), saving PostgreSQL a
+/// round trip; typical Informs report 5–15 parameters and 1–3 events.
+const CACHED_ROWS: usize = 64;
+
+const FAULT_BOOTSTRAP: &str = "cancelled by BOOTSTRAP";
+
+// ---------------------------------------------------------------------------
+// Insertable / changeset shapes (private: the API has its own types)
+
+#[derive(Insertable)]
+#[diesel(table_name = devices, treat_none_as_default_value = false)]
+struct NewDevice<'a> {
+    id: &'a str,
+    oui: &'a str,
+    product_class: &'a str,
+    serial_number: &'a str,
+    manufacturer: &'a str,
+    root_object: &'a str,
+    software_version: Option<&'a str>,
+    hardware_version: Option<&'a str>,
+    connection_request_url: Option<&'a str>,
+    udp_connection_request_address: Option<&'a str>,
+    parameter_key: Option<&'a str>,
+    cwmp_ns: &'a str,
+    cwmp_version: &'a str,
+    last_inform_at: NaiveDateTime,
+    last_remote_addr: Option<&'a str>,
+    last_current_time: Option<&'a str>,
+    last_retry_count: i32,
+    first_seen_at: NaiveDateTime,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = events, treat_none_as_default_value = false)]
+struct NewEvent<'a> {
+    device_id: &'a str,
+    received_at: NaiveDateTime,
+    event_code: &'a str,
+    command_key: &'a str,
+    session_id: Option<&'a str>,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = parameters, treat_none_as_default_value = false)]
+struct NewParam<'a> {
+    device_id: &'a str,
+    path: &'a str,
+    value: Option<&'a str>,
+    xsd_type: Option<&'a str>,
+    writable: Option<bool>,
+    is_object: bool,
+    fetched_at: NaiveDateTime,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = tasks, treat_none_as_default_value = false)]
+struct NewTaskRow<'a> {
+    device_id: &'a str,
+    kind: &'a str,
+    args: String,
+    status: &'a str,
+    created_at: NaiveDateTime,
+    expires_at: Option<NaiveDateTime>,
+    attempts: i32,
+    max_attempts: i32,
+}
+
+/// `None` leaves a column alone; `Some(None)` sets it to NULL.
+#[derive(AsChangeset)]
+#[diesel(table_name = tasks)]
+struct TaskChange {
+    status: &'static str,
+    attempts: Option<i32>,
+    result: Option<Option<String>>,
+    fault_code: Option<Option<i32>>,
+    fault_string: Option<Option<String>>,
+    fault_detail: Option<Option<String>>,
+    started_at: Option<NaiveDateTime>,
+    completed_at: Option<Option<NaiveDateTime>>,
+    session_id: Option<String>,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = files, treat_none_as_default_value = false)]
+struct NewFileRow<'a> {
+    id: &'a str,
+    name: &'a str,
+    file_type: &'a str,
+    oui: &'a str,
+    product_class: &'a str,
+    version: &'a str,
+    size: i64,
+    sha256: &'a str,
+    content_type: &'a str,
+    stored_path: &'a str,
+    device_id: Option<&'a str>,
+    task_id: Option<i64>,
+    created_at: NaiveDateTime,
+}
+
+// ---------------------------------------------------------------------------
+// Helpers
+
+/// Keeps only the last of several items with the same key (order of those kept
+/// is preserved): a multi-row upsert may not touch one row twice.
+fn last_wins<T>(items: Vec<T>, key: impl Fn(&T) -> &str) -> Vec<T> {
+    let mut last: HashMap<&str, usize> = HashMap::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        last.insert(key(item), i);
+    }
+    if last.len() == items.len() {
+        return items;
+    }
+    let keep: Vec<bool> = items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| last[key(item)] == i)
+        .collect();
+    items
+        .into_iter()
+        .zip(keep)
+        .filter_map(|(item, k)| k.then_some(item))
+        .collect()
+}
+
+/// `[lo, hi)` covering every string that starts with `prefix`, in bytewise
+/// (= code point) order. `None` for the empty prefix (everything).
+pub(crate) fn prefix_bounds(prefix: &str) -> Option<(String, String)> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        let next = match last {
+            '\u{D7FF}' => Some('\u{E000}'),
+            c => char::from_u32(c as u32 + 1),
+        };
+        if let Some(next) = next {
+            chars.push(next);
+            return Some((prefix.to_string(), chars.into_iter().collect()));
+        }
+    }
+    None
+}
+
+/// Escapes `%`, `_` and `\` for a `LIKE ... ESCAPE '\'` pattern.
+fn like_literal(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    for ch in s.chars() {
+        if matches!(ch, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(ch);
+    }
+    out
+}
+
+fn json_text(v: &Value) -> String {
+    v.to_string()
+}
+
+/// The CommandKey of task `id`: unique through the id, with a random tail so
+/// that keys from an earlier database never match a new task. ≤ 29 chars.
+fn command_key_for(id: i64) -> String {
+    format!("k{id}-{:08x}", uuid::Uuid::new_v4().as_u128() as u32)
+}
+
+fn clamp_limit(limit: i64) -> i64 {
+    limit.clamp(1, 10_000)
+}
+
+// ---------------------------------------------------------------------------
+// Hot path
+
+pub(crate) fn device_auth(db: &mut Db<'_>, id: &str) -> Result<Option<DeviceAuth>> {
+    let row: Option<(Option<String>, Option<String>)> = on!(db, |c| devices::table
+        .find(id)
+        .select((devices::cpe_username, devices::cpe_password))
+        .first(c)
+        .optional())?;
+    Ok(row.map(|(cpe_username, cpe_password)| DeviceAuth {
+        cpe_username,
+        cpe_password,
+    }))
+}
+
+pub(crate) fn record_inform(db: &mut Db<'_>, rec: InformRecord) -> Result<InformOutcome> {
+    use crate::schema::devices::dsl as d;
+    use crate::schema::tasks::dsl as t;
+
+    let at = to_db(rec.received_at);
+    let id = rec.device_id.as_str();
+    let new = NewDevice {
+        id,
+        oui: &rec.oui,
+        product_class: &rec.product_class,
+        serial_number: &rec.serial_number,
+        manufacturer: &rec.manufacturer,
+        root_object: &rec.root_object,
+        software_version: rec.software_version.as_deref(),
+        hardware_version: rec.hardware_version.as_deref(),
+        connection_request_url: rec.connection_request_url.as_deref(),
+        udp_connection_request_address: rec.udp_connection_request_address.as_deref(),
+        parameter_key: rec.parameter_key.as_deref(),
+        cwmp_ns: &rec.cwmp_ns,
+        cwmp_version: &rec.cwmp_version,
+        last_inform_at: at,
+        last_remote_addr: rec.remote_addr.as_deref(),
+        last_current_time: rec.current_time.as_deref(),
+        last_retry_count: rec.retry_count,
+        first_seen_at: at,
+    };
+    let (first_seen, mut epoch): (NaiveDateTime, i32) = on!(db, |c| Cached(
+        diesel::insert_into(d::devices)
+            .values(&new)
+            .on_conflict(d::id)
+            .do_update()
+            .set((
+                d::oui.eq(excluded(d::oui)),
+                d::product_class.eq(excluded(d::product_class)),
+                d::serial_number.eq(excluded(d::serial_number)),
+                d::manufacturer.eq(excluded(d::manufacturer)),
+                d::root_object.eq(excluded(d::root_object)),
+                d::software_version.eq(coalesce_text(
+                    excluded(d::software_version),
+                    d::software_version
+                )),
+                d::hardware_version.eq(coalesce_text(
+                    excluded(d::hardware_version),
+                    d::hardware_version
+                )),
+                d::connection_request_url.eq(coalesce_text(
+                    excluded(d::connection_request_url),
+                    d::connection_request_url,
+                )),
+                d::udp_connection_request_address.eq(coalesce_text(
+                    excluded(d::udp_connection_request_address),
+                    d::udp_connection_request_address,
+                )),
+                d::parameter_key.eq(coalesce_text(excluded(d::parameter_key), d::parameter_key)),
+                d::cwmp_ns.eq(excluded(d::cwmp_ns)),
+                d::cwmp_version.eq(excluded(d::cwmp_version)),
+                d::last_inform_at.eq(excluded(d::last_inform_at)),
+                d::last_remote_addr.eq(coalesce_text(
+                    excluded(d::last_remote_addr),
+                    d::last_remote_addr
+                )),
+                d::last_current_time.eq(excluded(d::last_current_time)),
+                d::last_retry_count.eq(excluded(d::last_retry_count)),
+            ))
+            .returning((d::first_seen_at, d::bootstrap_epoch))
+    )
+    .get_result(c))?;
+
+    // `M <Method>` events name operations whose completion this session
+    // reports; BOOTSTRAP must not cancel those.
+    let completed: Vec<(&str, &str)> = rec
+        .events
+        .iter()
+        .filter_map(|e| Some((e.code.strip_prefix("M ")?, e.command_key.as_str())))
+        .filter(|(_, key)| !key.is_empty())
+        .collect();
+
+    if rec.bootstrap {
+        on!(db, |c| diesel::delete(
+            parameters::table.filter(parameters::device_id.eq(id))
+        )
+        .execute(c))?;
+        epoch = on!(db, |c| diesel::update(d::devices.find(id))
+            .set(d::bootstrap_epoch.eq(d::bootstrap_epoch + 1))
+            .returning(d::bootstrap_epoch)
+            .get_result(c))?;
+        // A factory reset is complete when the CPE bootstraps.
+        on!(db, |c| diesel::update(t::tasks)
+            .filter(t::device_id.eq(id))
+            .filter(t::kind.eq("FactoryReset"))
+            .filter(t::status.eq_any(["waiting", "running"]))
+            .set((t::status.eq("done"), t::completed_at.eq(at)))
+            .execute(c))?;
+        // Anything else we were waiting for is lost with the CPE's state.
+        let keep: Vec<&str> = completed.iter().map(|(_, key)| *key).collect();
+        on!(db, |c| {
+            let mut q = diesel::update(t::tasks)
+                .filter(t::device_id.eq(id))
+                .filter(t::status.eq("waiting"))
+                .into_boxed();
+            if !keep.is_empty() {
+                q = q.filter(t::command_key.is_null().or(t::command_key.ne_all(&keep)));
+            }
+            q.set((
+                t::status.eq("fault"),
+                t::fault_string.eq(FAULT_BOOTSTRAP),
+                t::completed_at.eq(at),
+            ))
+            .execute(c)
+        })?;
+    }
+
+    let new_events: Vec<NewEvent<'_>> = rec
+        .events
+        .iter()
+        .map(|e| NewEvent {
+            device_id: id,
+            received_at: at,
+            event_code: &e.code,
+            command_key: &e.command_key,
+            session_id: rec.session_id.as_deref(),
+        })
+        .collect();
+    match db {
+        Db::Sqlite(c) => {
+            for row in &new_events {
+                diesel::insert_into(events::table).values(row).execute(*c)?;
+            }
+        }
+        Db::Pg(c) => {
+            for chunk in new_events.chunks(INSERT_CHUNK) {
+                let insert = diesel::insert_into(events::table).values(chunk);
+                if chunk.len() <= CACHED_ROWS {
+                    Cached(insert).run(*c)?;
+                } else {
+                    insert.execute(*c)?;
+                }
+            }
+        }
+    }
+
+    let params: Vec<NewParam<'_>> = rec
+        .params
+        .iter()
+        .map(|p| NewParam {
+            device_id: id,
+            path: &p.path,
+            value: Some(&p.value),
+            xsd_type: p.xsd_type.as_deref(),
+            writable: None,
+            is_object: false,
+            fetched_at: at,
+        })
+        .collect();
+    upsert_params(db, last_wins(params, |p| p.path))?;
+
+    // Reboot and ScheduleInform complete with their `M` event; transfers
+    // complete with TransferComplete. `running` too: the response may have
+    // been lost with the session (the CPE acted anyway).
+    for (method, key) in &completed {
+        if matches!(*method, "Reboot" | "ScheduleInform") {
+            on!(db, |c| Cached(
+                diesel::update(t::tasks)
+                    .filter(t::device_id.eq(id))
+                    .filter(t::kind.eq(*method))
+                    .filter(t::command_key.eq(*key))
+                    .filter(t::status.eq_any(["waiting", "running"]))
+                    .set((t::status.eq("done"), t::completed_at.eq(at)))
+            )
+            .run(c))?;
+        }
+    }
+
+    let pending_tasks: i64 = on!(db, |c| t::tasks
+        .filter(t::device_id.eq(id))
+        .filter(t::status.eq("pending"))
+        .filter(t::expires_at.is_null().or(t::expires_at.gt(at)))
+        .count()
+        .get_result(c))?;
+
+    Ok(InformOutcome {
+        pending_tasks,
+        new_device: first_seen == at,
+        bootstrap_epoch: epoch,
+    })
+}
+
+fn upsert_params(db: &mut Db<'_>, rows: Vec<NewParam<'_>>) -> Result<()> {
+    use crate::schema::parameters::dsl as p;
+    macro_rules! upsert {
+        ($values:expr) => {
+            diesel::insert_into(p::parameters)
+                .values($values)
+                .on_conflict((p::device_id, p::path))
+                .do_update()
+                .set((
+                    p::value.eq(coalesce_text(excluded(p::value), p::value)),
+                    p::xsd_type.eq(coalesce_text(excluded(p::xsd_type), p::xsd_type)),
+                    p::writable.eq(coalesce_bool(excluded(p::writable), p::writable)),
+                    p::is_object.eq(excluded(p::is_object)),
+                    p::fetched_at.eq(excluded(p::fetched_at)),
+                ))
+        };
+    }
+    match db {
+        Db::Sqlite(c) => {
+            for row in &rows {
+                Cached(upsert!(row)).run(*c)?;
+            }
+        }
+        Db::Pg(c) => {
+            for chunk in rows.chunks(INSERT_CHUNK) {
+                if chunk.len() <= CACHED_ROWS {
+                    Cached(upsert!(chunk)).run(*c)?;
+                } else {
+                    upsert!(chunk).execute(*c)?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Pending tasks of a device in queue order, split into runnable ones (at
+/// most `limit`) and the ids of those that expired.
+pub(crate) fn pending_tasks(
+    db: &mut Db<'_>,
+    device_id: &str,
+    now: DateTime<Utc>,
+    limit: i64,
+) -> Result<(Vec<TaskRow>, Vec<i64>)> {
+    let rows: Vec<TaskRow> = on!(db, |c| tasks::table
+        .filter(tasks::device_id.eq(device_id))
+        .filter(tasks::status.eq("pending"))
+        .order(tasks::id.asc())
+        .select(TaskRow::as_select())
+        .load(c))?;
+    let now = to_db(now);
+    let limit = usize::try_from(limit.max(0)).unwrap_or(usize::MAX);
+    let mut runnable = Vec::new();
+    let mut expired = Vec::new();
+    for row in rows {
+        if row.expires_at.is_some_and(|e| e.naive_utc() <= now) {
+            expired.push(row.id);
+        } else if runnable.len() < limit {
+            runnable.push(row);
+        }
+    }
+    Ok((runnable, expired))
+}
+
+pub(crate) fn expire_tasks(db: &mut Db<'_>, ids: Vec<i64>, now: DateTime<Utc>) -> Result<usize> {
+    let now = to_db(now);
+    let n = on!(db, |c| diesel::update(tasks::table)
+        .filter(tasks::id.eq_any(&ids))
+        .filter(tasks::status.eq("pending"))
+        .set((tasks::status.eq("expired"), tasks::completed_at.eq(now)))
+        .execute(c))?;
+    Ok(n)
+}
+
+pub(crate) fn apply_session_results(
+    db: &mut Db<'_>,
+    batch: SessionResults,
+) -> Result<Vec<(i64, TaskStatus)>> {
+    use crate::schema::parameters::dsl as p;
+    use crate::schema::tasks::dsl as t;
+
+    let device = batch.device_id.as_str();
+    let at = to_db(batch.at);
+
+    for prefix in &batch.deletes {
+        if prefix.ends_with('.') {
+            match prefix_bounds(prefix) {
+                Some((lo, hi)) => on!(db, |c| diesel::delete(
+                    p::parameters
+                        .filter(p::device_id.eq(device))
+                        .filter(p::path.ge(&lo))
+                        .filter(p::path.lt(&hi))
+                )
+                .execute(c))?,
+                None => 0,
+            };
+        } else {
+            on!(db, |c| diesel::delete(
+                p::parameters
+                    .filter(p::device_id.eq(device))
+                    .filter(p::path.eq(prefix))
+            )
+            .execute(c))?;
+        }
+    }
+
+    let params: Vec<NewParam<'_>> = batch
+        .params
+        .iter()
+        .map(|u| NewParam {
+            device_id: device,
+            path: &u.path,
+            value: u.value.as_deref(),
+            xsd_type: u.xsd_type.as_deref(),
+            writable: u.writable,
+            is_object: u.is_object,
+            fetched_at: at,
+        })
+        .collect();
+    upsert_params(db, last_wins(params, |p| p.path))?;
+
+    let mut statuses = Vec::with_capacity(batch.tasks.len());
+    for u in batch.tasks {
+        let current: Option<(TaskStatus, i32, i32)> = on!(db, |c| t::tasks
+            .filter(t::id.eq(u.id))
+            .filter(t::device_id.eq(device))
+            .select((t::status, t::attempts, t::max_attempts))
+            .first(c)
+            .optional())?;
+        let Some((current, attempts, max_attempts)) = current else {
+            tracing::warn!(task = u.id, device, "session result for an unknown task");
+            continue;
+        };
+        let attempts = attempts + i32::from(u.attempts_inc);
+        let mut status = u.status;
+        if status == TaskStatus::Fault && u.retryable && attempts < max_attempts {
+            status = TaskStatus::Pending;
+        }
+        if current == TaskStatus::Cancelled && !status.is_terminal() {
+            // Cancelled while in flight: record what happened, but never
+            // put it back in the queue.
+            status = TaskStatus::Cancelled;
+        }
+        let (fault_code, fault_string, fault_detail) = match (&u.fault, status) {
+            (Some(f), _) => (
+                Some(Some(f.code)),
+                Some(Some(f.string.clone())),
+                Some(f.detail.as_ref().map(json_text)),
+            ),
+            (None, TaskStatus::Done) => (Some(None), Some(None), Some(None)),
+            (None, _) => (None, None, None),
+        };
+        let completed_at = if status.is_terminal() {
+            Some(Some(u.completed_at.map_or(at, to_db)))
+        } else {
+            Some(None)
+        };
+        let change = TaskChange {
+            status: status.as_str(),
+            attempts: Some(attempts),
+            result: u.result.as_ref().map(|r| Some(json_text(r))),
+            fault_code,
+            fault_string,
+            fault_detail,
+            started_at: u.started_at.map(to_db),
+            completed_at,
+            session_id: u.session_id.clone(),
+        };
+        on!(db, |c| Cached(
+            diesel::update(t::tasks.find(u.id)).set(&change)
+        )
+        .run(c))?;
+        statuses.push((u.id, status));
+    }
+    Ok(statuses)
+}
+
+pub(crate) fn complete_transfer(
+    db: &mut Db<'_>,
+    device_id: &str,
+    command_key: &str,
+    fault: Option<TaskFault>,
+    start: Option<DateTime<Utc>>,
+    complete: Option<DateTime<Utc>>,
+) -> Result<Option<i64>> {
+    use crate::schema::tasks::dsl as t;
+
+    let found: Option<(i64, TaskStatus)> = on!(db, |c| t::tasks
+        .filter(t::device_id.eq(device_id))
+        .filter(t::command_key.eq(command_key))
+        .select((t::id, t::status))
+        .first(c)
+        .optional())?;
+    let Some((id, status)) = found else {
+        return Ok(None);
+    };
+    if status.is_terminal() {
+        // Already settled (a retried TransferComplete, or cancelled): no-op.
+        return Ok(Some(id));
+    }
+    let result = json!({
+        "start_time": start.map(|t| t.to_rfc3339()),
+        "complete_time": complete.map(|t| t.to_rfc3339()),
+    });
+    let change = TaskChange {
+        status: if fault.is_some() { "fault" } else { "done" },
+        attempts: None,
+        result: Some(Some(json_text(&result))),
+        fault_code: Some(fault.as_ref().map(|f| f.code)),
+        fault_string: Some(fault.as_ref().map(|f| f.string.clone())),
+        fault_detail: Some(
+            fault
+                .as_ref()
+                .and_then(|f| f.detail.as_ref())
+                .map(json_text),
+        ),
+        started_at: None,
+        completed_at: Some(Some(to_db(now()))),
+        session_id: None,
+    };
+    on!(db, |c| diesel::update(t::tasks.find(id))
+        .set(&change)
+        .execute(c))?;
+    Ok(Some(id))
+}
+
+// ---------------------------------------------------------------------------
+// Northbound / console
+
+pub(crate) fn list_devices(db: &mut Db<'_>, q: &DeviceQuery) -> Result<(Vec<DeviceRow>, i64)> {
+    use crate::schema::devices::dsl as d;
+    use crate::schema::parameters::dsl as p;
+
+    let text = q
+        .text
+        .as_deref()
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(|t| format!("%{}%", like_literal(&t.to_ascii_lowercase())));
+    let path = q.param_path.as_deref().filter(|p| !p.is_empty());
+    let value = q.param_value.as_deref();
+    let by_param = path.is_some() || value.is_some();
+    let value_pattern = value
+        .filter(|v| v.contains('%'))
+        .map(str::to_ascii_lowercase);
+    let value_prefix: Option<String> = value
+        .filter(|v| !v.contains('%'))
+        .map(|v| v.chars().take(INDEXED_VALUE_CHARS).collect());
+
+    // Expanded once per use and per backend: boxed queries are typed by both.
+    macro_rules! filtered {
+        () => {{
+            let mut query = d::devices.into_boxed();
+            if let Some(pattern) = &text {
+                query = query.filter(
+                    lower(d::id)
+                        .like(pattern)
+                        .escape('\\')
+                        .or(lower(d::serial_number).like(pattern).escape('\\'))
+                        .or(lower(d::product_class).like(pattern).escape('\\')),
+                );
+            }
+            if by_param {
+                let mut sub = p::parameters.select(p::device_id).distinct().into_boxed();
+                if let Some(path) = path {
+                    sub = sub.filter(p::path.eq(path));
+                }
+                if let Some(pattern) = &value_pattern {
+                    sub = sub.filter(lower_opt(p::value).like(pattern));
+                } else if let (Some(v), Some(prefix)) = (value, &value_prefix) {
+                    sub = sub
+                        .filter(sql::<Nullable<Text>>(INDEXED_VALUE).eq(prefix))
+                        .filter(p::value.eq(v));
+                }
+                query = query.filter(d::id.eq_any(sub));
+            }
+            query
+        }};
+    }
+
+    let limit = clamp_limit(q.limit);
+    let offset = q.offset.max(0);
+    let (rows, total) = on!(db, |c| {
+        let total: i64 = filtered!().count().get_result(c)?;
+        let rows: Vec<DeviceRow> = filtered!()
+            .order(d::id.asc())
+            .limit(limit)
+            .offset(offset)
+            .select(DeviceRow::as_select())
+            .load(c)?;
+        Ok::<_, StoreError>((rows, total))
+    })?;
+    Ok((rows, total))
+}
+
+pub(crate) fn get_device(db: &mut Db<'_>, id: &str) -> Result<Option<DeviceRow>> {
+    Ok(on!(db, |c| devices::table
+        .find(id)
+        .select(DeviceRow::as_select())
+        .first(c)
+        .optional())?)
+}
+
+pub(crate) fn count_devices(db: &mut Db<'_>) -> Result<i64> {
+    Ok(on!(db, |c| devices::table.count().get_result(c))?)
+}
+
+pub(crate) fn get_parameters(
+    db: &mut Db<'_>,
+    device_id: &str,
+    prefix: Option<&str>,
+) -> Result<Vec<ParameterRow>> {
+    use crate::schema::parameters::dsl as p;
+    let bounds = prefix.and_then(prefix_bounds);
+    Ok(on!(db, |c| {
+        let mut q = p::parameters
+            .filter(p::device_id.eq(device_id))
+            .select(ParameterRow::as_select())
+            .order(p::path.asc())
+            .into_boxed();
+        if let Some((lo, hi)) = &bounds {
+            q = q.filter(p::path.ge(lo)).filter(p::path.lt(hi));
+        }
+        q.load(c)
+    })?)
+}
+
+/// Newest first.
+pub(crate) fn get_events(db: &mut Db<'_>, device_id: &str, limit: i64) -> Result<Vec<EventRow>> {
+    Ok(on!(db, |c| events::table
+        .filter(events::device_id.eq(device_id))
+        .order(events::id.desc())
+        .limit(clamp_limit(limit))
+        .select(EventRow::as_select())
+        .load(c))?)
+}
+
+pub(crate) fn create_task(db: &mut Db<'_>, task: NewTask) -> Result<TaskRow> {
+    use crate::schema::tasks::dsl as t;
+
+    let exists: i64 = on!(db, |c| devices::table
+        .filter(devices::id.eq(&task.device_id))
+        .count()
+        .get_result(c))?;
+    if exists == 0 {
+        return Err(StoreError::NotFound(format!("device {}", task.device_id)));
+    }
+    let row = NewTaskRow {
+        device_id: &task.device_id,
+        kind: &task.kind,
+        args: json_text(&task.args),
+        status: TaskStatus::Pending.as_str(),
+        created_at: to_db(now()),
+        expires_at: task.expires_at.map(to_db),
+        attempts: 0,
+        max_attempts: task.max_attempts.max(1),
+    };
+    let id: i64 = on!(db, |c| diesel::insert_into(t::tasks)
+        .values(&row)
+        .returning(t::id)
+        .get_result(c))?;
+    let key = command_key_for(id);
+    Ok(on!(db, |c| diesel::update(t::tasks.find(id))
+        .set(t::command_key.eq(&key))
+        .returning(TaskRow::as_returning())
+        .get_result(c))?)
+}
+
+pub(crate) fn get_task(db: &mut Db<'_>, id: i64) -> Result<Option<TaskRow>> {
+    Ok(on!(db, |c| tasks::table
+        .find(id)
+        .select(TaskRow::as_select())
+        .first(c)
+        .optional())?)
+}
+
+/// Newest first.
+pub(crate) fn list_tasks(db: &mut Db<'_>, q: &TaskQuery) -> Result<(Vec<TaskRow>, i64)> {
+    use crate::schema::tasks::dsl as t;
+
+    macro_rules! filtered {
+        () => {{
+            let mut query = t::tasks.into_boxed();
+            if let Some(device) = &q.device_id {
+                query = query.filter(t::device_id.eq(device));
+            }
+            if let Some(status) = q.status {
+                query = query.filter(t::status.eq(status.as_str()));
+            }
+            query
+        }};
+    }
+
+    let limit = clamp_limit(q.limit);
+    let offset = q.offset.max(0);
+    let (rows, total) = on!(db, |c| {
+        let total: i64 = filtered!().count().get_result(c)?;
+        let rows: Vec<TaskRow> = filtered!()
+            .order(t::id.desc())
+            .limit(limit)
+            .offset(offset)
+            .select(TaskRow::as_select())
+            .load(c)?;
+        Ok::<_, StoreError>((rows, total))
+    })?;
+    Ok((rows, total))
+}
+
+/// Most recent 1,000 faulted tasks, newest first.
+pub(crate) fn list_faults(db: &mut Db<'_>, device_id: Option<&str>) -> Result<Vec<TaskRow>> {
+    let q = TaskQuery {
+        device_id: device_id.map(str::to_string),
+        status: Some(TaskStatus::Fault),
+        limit: 1000,
+        offset: 0,
+    };
+    Ok(list_tasks(db, &q)?.0)
+}
+
+pub(crate) fn cancel_task(db: &mut Db<'_>, id: i64) -> Result<Option<TaskRow>> {
+    use crate::schema::tasks::dsl as t;
+    let at = to_db(now());
+    on!(db, |c| diesel::update(t::tasks.find(id))
+        .filter(t::status.eq_any(["pending", "running", "waiting"]))
+        .set((t::status.eq("cancelled"), t::completed_at.eq(at)))
+        .execute(c))?;
+    get_task(db, id)
+}
+
+pub(crate) fn set_device_credentials(
+    db: &mut Db<'_>,
+    id: &str,
+    cpe_username: Option<String>,
+    cpe_password: Option<String>,
+    cr_username: Option<String>,
+    cr_password: Option<String>,
+) -> Result<bool> {
+    use crate::schema::devices::dsl as d;
+    let n = on!(db, |c| diesel::update(d::devices.find(id))
+        .set((
+            d::cpe_username.eq(&cpe_username),
+            d::cpe_password.eq(&cpe_password),
+            d::cr_username.eq(&cr_username),
+            d::cr_password.eq(&cr_password),
+        ))
+        .execute(c))?;
+    Ok(n > 0)
+}
+
+pub(crate) fn record_connection_request(
+    db: &mut Db<'_>,
+    id: &str,
+    at: DateTime<Utc>,
+    result: &str,
+) -> Result<bool> {
+    use crate::schema::devices::dsl as d;
+    let at = to_db(at);
+    let n = on!(db, |c| diesel::update(d::devices.find(id))
+        .set((d::last_cr_at.eq(at), d::last_cr_result.eq(result)))
+        .execute(c))?;
+    Ok(n > 0)
+}
+
+/// Deletes the device with its parameters, events and tasks (explicitly, so
+/// it does not depend on foreign-key enforcement). Files are kept.
+pub(crate) fn delete_device(db: &mut Db<'_>, id: &str) -> Result<bool> {
+    on!(db, |c| diesel::delete(
+        parameters::table.filter(parameters::device_id.eq(id))
+    )
+    .execute(c))?;
+    on!(db, |c| diesel::delete(
+        events::table.filter(events::device_id.eq(id))
+    )
+    .execute(c))?;
+    on!(db, |c| diesel::delete(
+        tasks::table.filter(tasks::device_id.eq(id))
+    )
+    .execute(c))?;
+    let n = on!(db, |c| diesel::delete(devices::table.find(id)).execute(c))?;
+    Ok(n > 0)
+}
+
+pub(crate) fn insert_file(db: &mut Db<'_>, f: NewFile) -> Result<FileRow> {
+    let id =
+        f.id.clone()
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let content_type = if f.content_type.is_empty() {
+        "application/octet-stream"
+    } else {
+        &f.content_type
+    };
+    let row = NewFileRow {
+        id: &id,
+        name: &f.name,
+        file_type: &f.file_type,
+        oui: &f.oui,
+        product_class: &f.product_class,
+        version: &f.version,
+        size: f.size,
+        sha256: &f.sha256,
+        content_type,
+        stored_path: &f.stored_path,
+        device_id: f.device_id.as_deref(),
+        task_id: f.task_id,
+        created_at: to_db(now()),
+    };
+    Ok(on!(db, |c| diesel::insert_into(files::table)
+        .values(&row)
+        .returning(FileRow::as_returning())
+        .get_result(c))?)
+}
+
+/// Newest first; all files, or those a given device uploaded.
+pub(crate) fn list_files(db: &mut Db<'_>, device_id: Option<&str>) -> Result<Vec<FileRow>> {
+    Ok(on!(db, |c| {
+        let mut q = files::table
+            .select(FileRow::as_select())
+            .order((files::created_at.desc(), files::id.asc()))
+            .into_boxed();
+        if let Some(device) = device_id {
+            q = q.filter(files::device_id.eq(device));
+        }
+        q.load(c)
+    })?)
+}
+
+pub(crate) fn get_file(db: &mut Db<'_>, id: &str) -> Result<Option<FileRow>> {
+    Ok(on!(db, |c| files::table
+        .find(id)
+        .select(FileRow::as_select())
+        .first(c)
+        .optional())?)
+}
+
+pub(crate) fn delete_file(db: &mut Db<'_>, id: &str) -> Result<Option<FileRow>> {
+    Ok(on!(db, |c| diesel::delete(files::table.find(id))
+        .returning(FileRow::as_returning())
+        .get_result(c)
+        .optional())?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_bounds_cover_subtrees() {
+        assert_eq!(
+            prefix_bounds("Device.WiFi."),
+            Some(("Device.WiFi.".into(), "Device.WiFi/".into()))
+        );
+        assert_eq!(prefix_bounds("ab"), Some(("ab".into(), "ac".into())));
+        assert_eq!(prefix_bounds(""), None);
+        assert_eq!(
+            prefix_bounds("a\u{10FFFF}"),
+            Some(("a\u{10FFFF}".into(), "b".into()))
+        );
+        assert_eq!(
+            prefix_bounds("\u{D7FF}"),
+            Some(("\u{D7FF}".into(), "\u{E000}".into()))
+        );
+    }
+
+    #[test]
+    fn last_wins_keeps_order_and_last_value() {
+        let v = vec![("a", 1), ("b", 2), ("a", 3)];
+        assert_eq!(last_wins(v, |x| x.0), vec![("b", 2), ("a", 3)]);
+    }
+
+    #[test]
+    fn like_literal_escapes() {
+        assert_eq!(like_literal(r"50%_a\b"), r"50\%\_a\\b");
+    }
+
+    #[test]
+    fn command_keys_fit_cwmp() {
+        let k = command_key_for(i64::MAX);
+        assert!(k.len() <= 32, "{k}");
+        assert!(k.starts_with('k'));
+    }
+}

@@ -1,0 +1,105 @@
+//! Diesel table definitions shared by both backends.
+//!
+//! Written by hand to match `migrations/{sqlite,postgres}`; the SQL types are
+//! chosen so that one definition reads and writes both databases (SQLite keeps
+//! `Timestamp` as text, `Bool` as 0/1 and `BigInt` keys as its 64-bit rowid).
+
+diesel::table! {
+    devices (id) {
+        id -> Text,
+        oui -> Text,
+        product_class -> Text,
+        serial_number -> Text,
+        manufacturer -> Text,
+        root_object -> Text,
+        software_version -> Nullable<Text>,
+        hardware_version -> Nullable<Text>,
+        connection_request_url -> Nullable<Text>,
+        udp_connection_request_address -> Nullable<Text>,
+        parameter_key -> Nullable<Text>,
+        cwmp_ns -> Text,
+        cwmp_version -> Text,
+        last_inform_at -> Timestamp,
+        last_remote_addr -> Nullable<Text>,
+        last_current_time -> Nullable<Text>,
+        last_retry_count -> Integer,
+        first_seen_at -> Timestamp,
+        bootstrap_epoch -> Integer,
+        cpe_username -> Nullable<Text>,
+        cpe_password -> Nullable<Text>,
+        cr_username -> Nullable<Text>,
+        cr_password -> Nullable<Text>,
+        last_cr_at -> Nullable<Timestamp>,
+        last_cr_result -> Nullable<Text>,
+        tags -> Text,
+    }
+}
+
+diesel::table! {
+    events (id) {
+        id -> BigInt,
+        device_id -> Text,
+        received_at -> Timestamp,
+        event_code -> Text,
+        command_key -> Text,
+        session_id -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    parameters (device_id, path) {
+        device_id -> Text,
+        path -> Text,
+        value -> Nullable<Text>,
+        xsd_type -> Nullable<Text>,
+        writable -> Nullable<Bool>,
+        is_object -> Bool,
+        fetched_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    tasks (id) {
+        id -> BigInt,
+        device_id -> Text,
+        kind -> Text,
+        args -> Text,
+        status -> Text,
+        created_at -> Timestamp,
+        expires_at -> Nullable<Timestamp>,
+        attempts -> Integer,
+        max_attempts -> Integer,
+        command_key -> Nullable<Text>,
+        result -> Nullable<Text>,
+        fault_code -> Nullable<Integer>,
+        fault_string -> Nullable<Text>,
+        fault_detail -> Nullable<Text>,
+        started_at -> Nullable<Timestamp>,
+        completed_at -> Nullable<Timestamp>,
+        session_id -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    files (id) {
+        id -> Text,
+        name -> Text,
+        file_type -> Text,
+        oui -> Text,
+        product_class -> Text,
+        version -> Text,
+        size -> BigInt,
+        sha256 -> Text,
+        content_type -> Text,
+        stored_path -> Text,
+        device_id -> Nullable<Text>,
+        task_id -> Nullable<BigInt>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(events -> devices (device_id));
+diesel::joinable!(parameters -> devices (device_id));
+diesel::joinable!(tasks -> devices (device_id));
+
+diesel::allow_tables_to_appear_in_same_query!(devices, events, parameters, tasks, files);

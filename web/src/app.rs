@@ -1,0 +1,273 @@
+//! Startup: builds the shared state and runs the CWMP (HTTP, HTTPS) and northbound listeners.
+
+use std::any::Any;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::Extensions;
+use actix_web::{web, App, HttpServer};
+use anyhow::Context;
+
+use crate::config::{AuthMode, Config};
+use crate::connreq::CrManager;
+use crate::cwmp::Sessions;
+
+/// Shared by every handler of every listener.
+pub struct AppState {
+    pub cfg: Config,
+    pub store: store::Store,
+    pub sessions: Sessions,
+    pub auth: Option<acs::auth::Authenticator>,
+    pub limits: acs::codec::Limits,
+    pub style: acs::codec::OutputStyle,
+    pub cr: CrManager,
+    pub public_url: String,
+}
+
+/// Per-TCP-connection facts, attached by `on_connect` and read by the CWMP handler.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnInfo {
+    pub id: u64,
+    pub tls: bool,
+    /// A client certificate was presented and verified by rustls.
+    pub client_cert: bool,
+}
+
+static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
+
+fn on_connect(conn: &dyn Any, ext: &mut Extensions) {
+    let id = NEXT_CONN.fetch_add(1, Ordering::Relaxed);
+    if let Some(tls) = conn
+        .downcast_ref::<actix_tls::accept::rustls_0_23::TlsStream<actix_web::rt::net::TcpStream>>()
+    {
+        let client_cert = tls
+            .get_ref()
+            .1
+            .peer_certificates()
+            .is_some_and(|c| !c.is_empty());
+        ext.insert(ConnInfo {
+            id,
+            tls: true,
+            client_cert,
+        });
+    } else {
+        ext.insert(ConnInfo {
+            id,
+            tls: false,
+            client_cert: false,
+        });
+    }
+}
+
+/// `postgres://user:secret@host/db` → `postgres://user:***@host/db` for logs.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.find(':') {
+                Some(c) => format!("{}{}:***{}", &url[..s + 3], &creds[..c], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+pub async fn build_state(cfg: Config) -> anyhow::Result<Arc<AppState>> {
+    std::fs::create_dir_all(&cfg.data_dir)
+        .with_context(|| format!("creating data directory {}", cfg.data_dir.display()))?;
+    std::fs::create_dir_all(cfg.files_dir())?;
+    let url = cfg.effective_database_url();
+    let store = store::Store::open(&url, store::StoreOptions::default())
+        .await
+        .with_context(|| format!("opening database {}", redact_url(&url)))?;
+    tracing::info!(database = %redact_url(&url), backend = ?store.backend(), "database ready");
+    let auth = match cfg.cwmp.auth {
+        AuthMode::None => {
+            tracing::warn!("CPE authentication is off (cwmp.auth = \"none\"); set cwmp.auth = \"digest\" and credentials for production");
+            None
+        }
+        AuthMode::Digest => {
+            let secret: [u8; 32] = if cfg.cwmp.nonce_secret.is_empty() {
+                rand::random()
+            } else {
+                use sha2::Digest;
+                sha2::Sha256::digest(cfg.cwmp.nonce_secret.as_bytes()).into()
+            };
+            let algorithms = cfg
+                .cwmp
+                .digest_algorithms
+                .iter()
+                .map(|a| {
+                    if a.eq_ignore_ascii_case("SHA-256") {
+                        acs::auth::DigestAlgorithm::Sha256
+                    } else {
+                        acs::auth::DigestAlgorithm::Md5
+                    }
+                })
+                .collect();
+            Some(acs::auth::Authenticator::new(
+                acs::auth::AuthConfig {
+                    realm: cfg.cwmp.realm.clone(),
+                    algorithms,
+                    ..Default::default()
+                },
+                secret,
+            ))
+        }
+    };
+    let limits = acs::codec::Limits {
+        max_body_bytes: cfg.cwmp.max_body_bytes,
+        ..Default::default()
+    };
+    let style = acs::codec::OutputStyle {
+        boolean_style: if cfg.cwmp.boolean_digits {
+            acs::codec::BoolStyle::Digits
+        } else {
+            acs::codec::BoolStyle::Words
+        },
+        ..Default::default()
+    };
+    let public_url = cfg.public_url();
+    let cr = CrManager::new(&cfg.connection_request);
+    Ok(Arc::new(AppState {
+        cfg,
+        store,
+        sessions: Sessions::default(),
+        auth,
+        limits,
+        style,
+        cr,
+        public_url,
+    }))
+}
+
+pub async fn serve(cfg: Config) -> anyhow::Result<()> {
+    let state = build_state(cfg).await?;
+    let cfg = &state.cfg;
+    let data = web::Data::from(state.clone());
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2);
+
+    let mut servers = Vec::new();
+    if !cfg.cwmp.http_listen.is_empty() {
+        let d = data.clone();
+        let srv = HttpServer::new(move || {
+            App::new()
+                .app_data(d.clone())
+                .configure(crate::cwmp::routes)
+        })
+        .on_connect(on_connect)
+        .workers(workers)
+        .backlog(4096)
+        .max_connections(100_000)
+        .keep_alive(Duration::from_secs(cfg.cwmp.session_timeout_secs.max(30)))
+        .client_request_timeout(Duration::from_secs(30))
+        .bind(&cfg.cwmp.http_listen)
+        .with_context(|| format!("binding CWMP HTTP on {}", cfg.cwmp.http_listen))?
+        .disable_signals()
+        .run();
+        tracing::info!(listen = %cfg.cwmp.http_listen, "CWMP HTTP listening");
+        servers.push(srv);
+    }
+    if !cfg.cwmp.https_listen.is_empty() {
+        let paths = crate::tls::load_or_generate(
+            cfg.cwmp.tls_cert.as_deref(),
+            cfg.cwmp.tls_key.as_deref(),
+            &cfg.data_dir,
+            &cfg.cwmp.tls_hostnames,
+        )?;
+        let tls = crate::tls::server_config(
+            &paths,
+            cfg.cwmp.client_ca.as_deref(),
+            cfg.cwmp.require_client_cert,
+        )?;
+        let d = data.clone();
+        let srv = HttpServer::new(move || {
+            App::new()
+                .app_data(d.clone())
+                .configure(crate::cwmp::routes)
+        })
+        .on_connect(on_connect)
+        .workers(workers)
+        .backlog(4096)
+        .max_connections(100_000)
+        .keep_alive(Duration::from_secs(cfg.cwmp.session_timeout_secs.max(30)))
+        .client_request_timeout(Duration::from_secs(30))
+        .bind_rustls_0_23(&cfg.cwmp.https_listen, tls)
+        .with_context(|| format!("binding CWMP HTTPS on {}", cfg.cwmp.https_listen))?
+        .disable_signals()
+        .run();
+        tracing::info!(listen = %cfg.cwmp.https_listen, "CWMP HTTPS listening");
+        servers.push(srv);
+    }
+    {
+        let d = data.clone();
+        let srv =
+            HttpServer::new(move || App::new().app_data(d.clone()).configure(crate::nbi::routes))
+                .workers(1)
+                .bind(&cfg.nbi.listen)
+                .with_context(|| format!("binding northbound API on {}", cfg.nbi.listen))?
+                .disable_signals()
+                .run();
+        tracing::info!(listen = %cfg.nbi.listen, "northbound API listening");
+        servers.push(srv);
+    }
+
+    // Abort sessions that went idle (checklist §1.4).
+    let sweeper = {
+        let state = state.clone();
+        actix_web::rt::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(2));
+            loop {
+                tick.tick().await;
+                crate::cwmp::sweep_expired(&state).await;
+            }
+        })
+    };
+
+    let handles: Vec<_> = servers.iter().map(|s| s.handle()).collect();
+    let mut joined = futures_util::future::join_all(servers);
+    tokio::select! {
+        res = &mut joined => {
+            for r in res { r?; }
+        }
+        _ = shutdown_signal() => {
+            tracing::info!("shutting down");
+            for h in &handles { h.stop(true).await; }
+        }
+    }
+    sweeper.abort();
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("installing SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(
+            super::redact_url("postgres://k:secret@127.0.0.1:5432/db"),
+            "postgres://k:***@127.0.0.1:5432/db"
+        );
+        assert_eq!(super::redact_url("/tmp/k.db"), "/tmp/k.db");
+    }
+}

@@ -1,0 +1,372 @@
+//! Keelson's one typed configuration: defaults, then a TOML file, then `KEELSON_*` environment
+//! variables, then command-line flags (each layer overrides the previous one).
+//!
+//! With no configuration at all Keelson runs on an embedded SQLite database in `./keelson-data`,
+//! CWMP on HTTP :7547 and HTTPS :7548, and the northbound API on 127.0.0.1:7557.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Directory for the embedded database, the TLS certificate and stored files.
+    pub data_dir: PathBuf,
+    /// `postgres://…` selects PostgreSQL; empty means SQLite at `<data_dir>/keelson.db`;
+    /// anything else is a SQLite path (or `sqlite://path`).
+    pub database_url: String,
+    pub cwmp: CwmpConfig,
+    pub nbi: NbiConfig,
+    pub connection_request: ConnectionRequestConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct CwmpConfig {
+    /// Plain-HTTP CWMP listener; empty disables it.
+    pub http_listen: String,
+    /// HTTPS CWMP listener; empty disables it.
+    pub https_listen: String,
+    /// PEM certificate chain and key. When unset a self-signed certificate is generated on first
+    /// start and kept in `<data_dir>/tls/`.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// Extra names put in the generated certificate (CPEs check the ACS URL host against it).
+    pub tls_hostnames: Vec<String>,
+    /// CA bundle for CPE client certificates; with it, a verified client certificate
+    /// authenticates the CPE instead of HTTP authentication.
+    pub client_ca: Option<PathBuf>,
+    pub require_client_cert: bool,
+    /// Base URL CPEs use to reach Keelson's file server and upload receiver.
+    /// Empty: `http://<host of http_listen>` (127.0.0.1 when listening on all addresses).
+    pub public_url: String,
+    pub max_body_bytes: usize,
+    /// Idle time after which a session is aborted (the CPE's SessionTimeout header can raise it).
+    pub session_timeout_secs: u64,
+    /// Concurrent sessions above which new Informs get 503 + Retry-After.
+    pub max_sessions: usize,
+    pub retry_after_secs: u64,
+    /// `digest` (default; Basic additionally accepted over TLS) or `none`.
+    pub auth: AuthMode,
+    pub realm: String,
+    /// Global default CPE credentials (per-device credentials override them).
+    /// Empty username: any username is accepted with the global password.
+    pub username: String,
+    pub password: String,
+    /// Digest algorithms offered: "MD5", "SHA-256".
+    pub digest_algorithms: Vec<String>,
+    /// Secret for stateless digest nonces; share it between nodes. Empty: random per start.
+    pub nonce_secret: String,
+    /// `true`/`false` (default) or `1`/`0` in booleans we send.
+    pub boolean_digits: bool,
+    /// Default task expiry when the NBI gives none (0 = never).
+    pub task_expiry_secs: u64,
+    pub task_max_attempts: i32,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMode {
+    None,
+    Digest,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct NbiConfig {
+    pub listen: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConnectionRequestConfig {
+    /// Default credentials for connection requests when the device has none stored.
+    pub username: String,
+    pub password: String,
+    /// Minimum seconds between two connection requests to one device.
+    pub min_interval_secs: u64,
+    pub timeout_secs: u64,
+    pub allow_basic: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// tracing-subscriber filter, e.g. `info` or `keelson=debug,acs=debug`.
+    pub level: String,
+    pub json: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("keelson-data"),
+            database_url: String::new(),
+            cwmp: CwmpConfig::default(),
+            nbi: NbiConfig::default(),
+            connection_request: ConnectionRequestConfig::default(),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+impl Default for CwmpConfig {
+    fn default() -> Self {
+        CwmpConfig {
+            http_listen: "0.0.0.0:7547".into(),
+            https_listen: "0.0.0.0:7548".into(),
+            tls_cert: None,
+            tls_key: None,
+            tls_hostnames: Vec::new(),
+            client_ca: None,
+            require_client_cert: false,
+            public_url: String::new(),
+            max_body_bytes: 8 * 1024 * 1024,
+            session_timeout_secs: 30,
+            max_sessions: 20_000,
+            retry_after_secs: 30,
+            auth: AuthMode::None,
+            realm: "Keelson".into(),
+            username: String::new(),
+            password: String::new(),
+            digest_algorithms: vec!["MD5".into()],
+            nonce_secret: String::new(),
+            boolean_digits: false,
+            task_expiry_secs: 7 * 24 * 3600,
+            task_max_attempts: 3,
+        }
+    }
+}
+
+impl Default for NbiConfig {
+    fn default() -> Self {
+        NbiConfig {
+            listen: "127.0.0.1:7557".into(),
+        }
+    }
+}
+
+impl Default for ConnectionRequestConfig {
+    fn default() -> Self {
+        ConnectionRequestConfig {
+            username: String::new(),
+            password: String::new(),
+            min_interval_secs: 5,
+            timeout_secs: 15,
+            allow_basic: false,
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            level: "info".into(),
+            json: false,
+        }
+    }
+}
+
+/// Flags that override the file and the environment (the `serve`/`migrate` options).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ConfigFlags {
+    /// TOML configuration file.
+    #[arg(long, short = 'c', env = "KEELSON_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    #[arg(long)]
+    pub database_url: Option<String>,
+    /// CWMP HTTP listen address ("" disables).
+    #[arg(long)]
+    pub cwmp_http: Option<String>,
+    /// CWMP HTTPS listen address ("" disables).
+    #[arg(long)]
+    pub cwmp_https: Option<String>,
+    /// Northbound API listen address.
+    #[arg(long)]
+    pub nbi_listen: Option<String>,
+    /// Log filter (tracing-subscriber syntax).
+    #[arg(long)]
+    pub log_level: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration: {0}")]
+    Figment(#[from] Box<figment::Error>),
+    #[error("configuration file {0} does not exist")]
+    MissingFile(PathBuf),
+    #[error("configuration: invalid listen address {field} = {value:?}: {reason}")]
+    BadAddress {
+        field: &'static str,
+        value: String,
+        reason: String,
+    },
+    #[error("configuration: tls_cert and tls_key must be given together")]
+    TlsPair,
+    #[error("configuration: unknown digest algorithm {0:?} (use MD5 or SHA-256)")]
+    DigestAlgorithm(String),
+}
+
+impl Config {
+    /// Builds the configuration from defaults, the file, `KEELSON_*` variables and the flags.
+    /// Nested keys use a double underscore: `KEELSON_CWMP__HTTP_LISTEN=0.0.0.0:8080`.
+    pub fn load(flags: &ConfigFlags) -> Result<Config, ConfigError> {
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = &flags.config {
+            if !path.exists() {
+                return Err(ConfigError::MissingFile(path.clone()));
+            }
+            fig = fig.merge(Toml::file(path));
+        }
+        fig = fig.merge(
+            Env::prefixed("KEELSON_")
+                .ignore(&["CONFIG"])
+                .split("__")
+                .lowercase(true),
+        );
+        let mut cfg: Config = fig.extract().map_err(Box::new)?;
+        if let Some(v) = &flags.data_dir {
+            cfg.data_dir = v.clone();
+        }
+        if let Some(v) = &flags.database_url {
+            cfg.database_url = v.clone();
+        }
+        if let Some(v) = &flags.cwmp_http {
+            cfg.cwmp.http_listen = v.clone();
+        }
+        if let Some(v) = &flags.cwmp_https {
+            cfg.cwmp.https_listen = v.clone();
+        }
+        if let Some(v) = &flags.nbi_listen {
+            cfg.nbi.listen = v.clone();
+        }
+        if let Some(v) = &flags.log_level {
+            cfg.log.level = v.clone();
+        }
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        for (field, value) in [
+            ("cwmp.http_listen", &self.cwmp.http_listen),
+            ("cwmp.https_listen", &self.cwmp.https_listen),
+            ("nbi.listen", &self.nbi.listen),
+        ] {
+            if !value.is_empty() {
+                value
+                    .parse::<SocketAddr>()
+                    .map_err(|e| ConfigError::BadAddress {
+                        field,
+                        value: value.clone(),
+                        reason: e.to_string(),
+                    })?;
+            }
+        }
+        if self.cwmp.tls_cert.is_some() != self.cwmp.tls_key.is_some() {
+            return Err(ConfigError::TlsPair);
+        }
+        for a in &self.cwmp.digest_algorithms {
+            if !matches!(a.to_ascii_uppercase().as_str(), "MD5" | "SHA-256") {
+                return Err(ConfigError::DigestAlgorithm(a.clone()));
+            }
+        }
+        Ok(())
+    }
+
+    /// The database URL in effect (SQLite in the data directory by default).
+    pub fn effective_database_url(&self) -> String {
+        if self.database_url.is_empty() {
+            self.data_dir
+                .join("keelson.db")
+                .to_string_lossy()
+                .into_owned()
+        } else {
+            self.database_url.clone()
+        }
+    }
+
+    /// Base URL CPEs use for files and uploads.
+    pub fn public_url(&self) -> String {
+        if !self.cwmp.public_url.is_empty() {
+            return self.cwmp.public_url.trim_end_matches('/').to_string();
+        }
+        let (scheme, listen) = if !self.cwmp.http_listen.is_empty() {
+            ("http", &self.cwmp.http_listen)
+        } else {
+            ("https", &self.cwmp.https_listen)
+        };
+        match listen.parse::<SocketAddr>() {
+            Ok(addr) if addr.ip().is_unspecified() => {
+                format!("{scheme}://127.0.0.1:{}", addr.port())
+            }
+            Ok(addr) => format!("{scheme}://{addr}"),
+            Err(_) => format!("{scheme}://127.0.0.1:7547"),
+        }
+    }
+
+    pub fn files_dir(&self) -> PathBuf {
+        self.data_dir.join("files")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_zero_config_setup() {
+        let c = Config::default();
+        assert_eq!(c.cwmp.http_listen, "0.0.0.0:7547");
+        assert_eq!(c.cwmp.https_listen, "0.0.0.0:7548");
+        assert_eq!(c.nbi.listen, "127.0.0.1:7557");
+        assert!(c.effective_database_url().ends_with("keelson.db"));
+        assert_eq!(c.public_url(), "http://127.0.0.1:7547");
+        assert_eq!(c.cwmp.max_body_bytes, 8 * 1024 * 1024);
+    }
+
+    #[test]
+    fn file_then_flags_override() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k.toml");
+        std::fs::write(
+            &path,
+            "database_url = \"postgres://x@127.0.0.1/k\"\n[cwmp]\nhttp_listen = \"127.0.0.1:9000\"\nrealm = \"R\"\n",
+        )
+        .unwrap();
+        let flags = ConfigFlags {
+            config: Some(path),
+            nbi_listen: Some("127.0.0.1:9001".into()),
+            ..Default::default()
+        };
+        let c = Config::load(&flags).unwrap();
+        assert_eq!(c.cwmp.http_listen, "127.0.0.1:9000");
+        assert_eq!(c.cwmp.realm, "R");
+        assert_eq!(c.nbi.listen, "127.0.0.1:9001");
+        assert_eq!(c.effective_database_url(), "postgres://x@127.0.0.1/k");
+        assert_eq!(c.public_url(), "http://127.0.0.1:9000");
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k.toml");
+        std::fs::write(&path, "[cwmp]\nhttp_listen = \"nonsense\"\n").unwrap();
+        let flags = ConfigFlags {
+            config: Some(path.clone()),
+            ..Default::default()
+        };
+        let e = Config::load(&flags).unwrap_err().to_string();
+        assert!(e.contains("cwmp.http_listen"), "{e}");
+        std::fs::write(&path, "[cwmp]\nno_such_key = 1\n").unwrap();
+        let e = Config::load(&flags).unwrap_err().to_string();
+        assert!(e.contains("no_such_key"), "{e}");
+    }
+}

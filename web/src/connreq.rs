@@ -1,0 +1,135 @@
+//! Connection requests as the ACS issues them: per-device single flight and rate limit, HTTP
+//! Digest first, UDP (Annex G) when the device reported a UDP address and HTTP did not work.
+
+use std::time::{Duration, Instant};
+
+use dashmap::DashMap;
+use serde::Serialize;
+
+use acs::connreq::{CrOptions, CrOutcome};
+
+use crate::config::ConnectionRequestConfig;
+
+pub struct CrManager {
+    last: DashMap<String, Instant>,
+    opts: CrOptions,
+    min_interval: Duration,
+    username: String,
+    password: String,
+    udp: tokio::sync::OnceCell<tokio::net::UdpSocket>,
+}
+
+/// What the NBI reports about a connection request.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct CrReport {
+    /// `accepted`, `in_session`, `rate_limited`, `no_url`, `auth_failed`, `busy`, `refused`,
+    /// `timeout`, `udp_sent`, `error`.
+    pub result: String,
+    pub detail: String,
+}
+
+impl CrReport {
+    fn new(result: &str, detail: impl Into<String>) -> Self {
+        CrReport {
+            result: result.into(),
+            detail: detail.into(),
+        }
+    }
+}
+
+/// The device facts a connection request needs.
+pub struct CrTarget<'a> {
+    pub device_id: &'a str,
+    pub url: Option<&'a str>,
+    pub udp_address: Option<&'a str>,
+    pub username: Option<&'a str>,
+    pub password: Option<&'a str>,
+}
+
+impl CrManager {
+    pub fn new(cfg: &ConnectionRequestConfig) -> Self {
+        let opts = CrOptions {
+            allow_basic: cfg.allow_basic,
+            total_timeout: Duration::from_secs(cfg.timeout_secs.max(1)),
+            ..CrOptions::default()
+        };
+        CrManager {
+            last: DashMap::new(),
+            opts,
+            min_interval: Duration::from_secs(cfg.min_interval_secs),
+            username: cfg.username.clone(),
+            password: cfg.password.clone(),
+            udp: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    /// Asks the device to open a session. At most one request per device per `min_interval`.
+    pub async fn request(&self, t: CrTarget<'_>) -> CrReport {
+        let now = Instant::now();
+        {
+            let mut e = self
+                .last
+                .entry(t.device_id.to_string())
+                .or_insert(now - self.min_interval - Duration::from_millis(1));
+            if now.saturating_duration_since(*e) < self.min_interval {
+                return CrReport::new("rate_limited", "a connection request was sent recently");
+            }
+            *e = now;
+        }
+        let user = t
+            .username
+            .filter(|u| !u.is_empty())
+            .unwrap_or(&self.username);
+        let pass = t
+            .password
+            .filter(|p| !p.is_empty())
+            .unwrap_or(&self.password);
+        let mut report = match t.url.filter(|u| !u.is_empty()) {
+            Some(url) => {
+                let outcome =
+                    acs::connreq::http_connection_request(url, user, pass, &self.opts).await;
+                tracing::info!(device = %t.device_id, url, outcome = ?outcome, "connection request");
+                match outcome {
+                    CrOutcome::Accepted => return CrReport::new("accepted", url),
+                    CrOutcome::AuthFailed => {
+                        CrReport::new("auth_failed", "the CPE refused our credentials")
+                    }
+                    CrOutcome::Busy => CrReport::new(
+                        "busy",
+                        "503 from the CPE (rate limit, or proxied device offline)",
+                    ),
+                    CrOutcome::Refused => CrReport::new("refused", "connection refused or reset"),
+                    CrOutcome::Timeout => CrReport::new("timeout", "no answer"),
+                    CrOutcome::HttpStatus(s) => CrReport::new("error", format!("HTTP {s}")),
+                    CrOutcome::Error(e) => CrReport::new("error", e),
+                }
+            }
+            None => CrReport::new("no_url", "the device reported no ConnectionRequestURL"),
+        };
+        if let Some(addr) = t.udp_address.filter(|a| !a.is_empty()) {
+            match self.udp_socket().await {
+                Ok(sock) => {
+                    match acs::connreq::udp_connection_request(sock, addr, user, pass).await {
+                        Ok(()) => {
+                            tracing::info!(device = %t.device_id, addr, "UDP connection request sent");
+                            report = CrReport::new("udp_sent", addr);
+                        }
+                        Err(e) => {
+                            tracing::warn!(device = %t.device_id, addr, error = %e, "UDP connection request failed")
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot open the UDP connection-request socket")
+                }
+            }
+        }
+        report
+    }
+
+    async fn udp_socket(&self) -> std::io::Result<&tokio::net::UdpSocket> {
+        self.udp
+            .get_or_try_init(|| async { tokio::net::UdpSocket::bind("0.0.0.0:0").await })
+            .await
+    }
+}

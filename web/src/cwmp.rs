@@ -1,0 +1,635 @@
+//! The CWMP endpoint: HTTP glue around the sans-IO session machine (`acs::session`).
+//!
+//! A session is found by its TCP connection first, then by cookie (checklist §1.10). Everything
+//! a step must persist is written (through the store's group-commit writer) before the HTTP
+//! response that acknowledges it leaves.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse, HttpResponseBuilder};
+use dashmap::DashMap;
+use tracing::{info_span, Instrument};
+
+use acs::codec::{self, Body, Envelope, Rpc};
+use acs::session::{Next, Reply, Session, StartError, Step, TaskSpec};
+
+use crate::app::{AppState, ConnInfo};
+
+pub const COOKIE: &str = "keelson_sid";
+
+/// Live sessions of this node.
+#[derive(Default)]
+pub struct Sessions {
+    by_id: DashMap<String, Arc<tokio::sync::Mutex<Live>>>,
+    by_conn: DashMap<u64, String>,
+    by_device: DashMap<String, String>,
+    /// Devices whose queue changed while they were in session.
+    dirty: DashMap<String, ()>,
+    /// Connections already authenticated, with the device they authenticated as.
+    authed: DashMap<u64, (String, Instant)>,
+    active: AtomicUsize,
+}
+
+struct Live {
+    session: Session,
+    conns: HashSet<u64>,
+    /// Runnable tasks known to be pending at Inform time (None: unknown, ask the store).
+    pending_hint: Option<i64>,
+}
+
+impl Sessions {
+    pub fn active(&self) -> usize {
+        self.active.load(Ordering::Relaxed)
+    }
+
+    /// True if the device is in a session on this node right now.
+    pub fn in_session(&self, device_id: &str) -> bool {
+        self.by_device.contains_key(device_id)
+    }
+
+    /// A task was queued for the device: a running session reloads its queue.
+    pub fn mark_dirty(&self, device_id: &str) {
+        if self.by_device.contains_key(device_id) {
+            self.dirty.insert(device_id.to_string(), ());
+        }
+    }
+
+    fn remove(&self, sid: &str, live: &Live) {
+        if self.by_id.remove(sid).is_some() {
+            self.active.fetch_sub(1, Ordering::Relaxed);
+        }
+        for c in &live.conns {
+            self.by_conn.remove_if(c, |_, v| v == sid);
+        }
+        self.by_device
+            .remove_if(&live.session.device_id, |_, v| v == sid);
+        self.dirty.remove(&live.session.device_id);
+    }
+}
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(web::PayloadConfig::new(usize::MAX))
+        .route(
+            "/healthz",
+            web::get().to(|| async { HttpResponse::Ok().body("ok") }),
+        )
+        .configure(crate::files::cpe_routes)
+        .default_service(web::to(endpoint));
+}
+
+fn xml(status: StatusCode) -> HttpResponseBuilder {
+    let mut b = HttpResponse::build(status);
+    b.insert_header((
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/xml; charset=\"utf-8\""),
+    ));
+    b
+}
+
+fn close(mut b: HttpResponseBuilder, body: impl Into<String>) -> HttpResponse {
+    b.force_close();
+    b.content_type("text/plain; charset=utf-8")
+        .body(body.into())
+}
+
+fn cookie_sid(req: &HttpRequest) -> Option<String> {
+    // Some CPEs join cookies with ',' instead of ';' (checklist §1.10).
+    for v in req.headers().get_all(header::COOKIE) {
+        let Ok(s) = v.to_str() else { continue };
+        for part in s.split([';', ',']) {
+            if let Some((k, val)) = part.trim().split_once('=') {
+                if k.trim() == COOKIE {
+                    return Some(val.trim().trim_matches('"').to_string());
+                }
+            }
+        }
+    }
+    None
+}
+
+async fn read_body(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<web::Bytes, HttpResponse> {
+    use futures_util::StreamExt;
+    if let Some(len) = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        if len > limit {
+            return Err(close(
+                HttpResponse::build(StatusCode::PAYLOAD_TOO_LARGE),
+                format!("body of {len} bytes exceeds the {limit}-byte limit"),
+            ));
+        }
+    }
+    let mut buf = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = match chunk {
+            Ok(c) => c,
+            Err(e) => {
+                let status = match e {
+                    actix_web::error::PayloadError::EncodingCorrupted => StatusCode::BAD_REQUEST,
+                    _ => StatusCode::BAD_REQUEST,
+                };
+                return Err(close(HttpResponse::build(status), format!("bad body: {e}")));
+            }
+        };
+        if buf.len() + chunk.len() > limit {
+            return Err(close(
+                HttpResponse::build(StatusCode::PAYLOAD_TOO_LARGE),
+                format!("body exceeds the {limit}-byte limit"),
+            ));
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(buf.freeze())
+}
+
+/// Every request to the CWMP listener that is not a file route.
+async fn endpoint(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    if req.method() != actix_web::http::Method::POST {
+        return HttpResponse::MethodNotAllowed()
+            .insert_header((header::ALLOW, "POST"))
+            .finish();
+    }
+    if let Some(enc) = req.headers().get(header::CONTENT_ENCODING) {
+        let enc = enc.to_str().unwrap_or("").trim().to_ascii_lowercase();
+        if !matches!(
+            enc.as_str(),
+            "" | "identity" | "gzip" | "x-gzip" | "deflate"
+        ) {
+            tracing::warn!(encoding = %enc, "unsupported Content-Encoding");
+            return close(
+                HttpResponse::build(StatusCode::UNSUPPORTED_MEDIA_TYPE),
+                format!("unsupported Content-Encoding {enc}"),
+            );
+        }
+    }
+    let conn = req.conn_data::<ConnInfo>().copied().unwrap_or(ConnInfo {
+        id: 0,
+        tls: false,
+        client_cert: false,
+    });
+    let body = match read_body(&req, payload, state.limits.max_body_bytes).await {
+        Ok(b) => b,
+        Err(resp) => {
+            tracing::warn!(remote = ?req.peer_addr(), status = %resp.status(), "CWMP body rejected");
+            abort_conn_session(&state, &req, conn, "bad body").await;
+            return resp;
+        }
+    };
+    let envelope = if codec::is_empty_body(&body) {
+        None
+    } else {
+        match codec::parse(&body, &state.limits) {
+            Ok(env) => Some(env),
+            Err(e) => {
+                let status = match e {
+                    codec::CodecError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+                    _ => StatusCode::BAD_REQUEST,
+                };
+                let sid = find_session(&state, &req, conn);
+                tracing::warn!(remote = ?req.peer_addr(), session = ?sid, error = %e, "malformed CWMP message");
+                abort_conn_session(&state, &req, conn, &e.to_string()).await;
+                return close(HttpResponse::build(status), e.to_string());
+            }
+        }
+    };
+    match find_session(&state, &req, conn) {
+        Some(sid) => continue_session(&state, &req, conn, sid, envelope).await,
+        None => match envelope {
+            Some(env) => new_session(&state, &req, conn, env).await,
+            None => {
+                tracing::warn!(remote = ?req.peer_addr(), "empty POST outside a session");
+                close(HttpResponse::BadRequest(), "Invalid session")
+            }
+        },
+    }
+}
+
+fn find_session(state: &AppState, req: &HttpRequest, conn: ConnInfo) -> Option<String> {
+    if let Some(sid) = state.sessions.by_conn.get(&conn.id) {
+        return Some(sid.clone());
+    }
+    cookie_sid(req).filter(|sid| state.sessions.by_id.contains_key(sid))
+}
+
+async fn abort_conn_session(state: &AppState, req: &HttpRequest, conn: ConnInfo, reason: &str) {
+    if let Some(sid) = find_session(state, req, conn) {
+        end_session(state, &sid, reason).await;
+    }
+}
+
+/// Aborts a session: its outstanding task is recorded as unknown and goes back for a retry.
+async fn end_session(state: &AppState, sid: &str, reason: &str) {
+    let Some(entry) = state.sessions.by_id.get(sid).map(|e| e.clone()) else {
+        return;
+    };
+    let mut live = entry.lock().await;
+    let persist = live.session.abort(reason);
+    let device = live.session.device_id.clone();
+    if let Err(e) = crate::persist::persist(state, sid, &device, persist).await {
+        tracing::error!(session = %sid, device = %device, error = %e, "persisting aborted session");
+    }
+    state.sessions.remove(sid, &live);
+}
+
+pub async fn sweep_expired(state: &AppState) {
+    let now = Instant::now();
+    let mut expired = Vec::new();
+    for e in state.sessions.by_id.iter() {
+        if let Ok(live) = e.value().try_lock() {
+            if live.session.expired(now) {
+                expired.push(e.key().clone());
+            }
+        }
+    }
+    for sid in expired {
+        tracing::info!(session = %sid, "session timed out");
+        end_session(state, &sid, "session timeout").await;
+    }
+    state
+        .sessions
+        .authed
+        .retain(|_, (_, t)| now.saturating_duration_since(*t).as_secs() < 600);
+}
+
+/// Checks the CPE's credentials (checklist §1.9). `None` = authenticated.
+async fn authenticate(
+    state: &AppState,
+    req: &HttpRequest,
+    conn: ConnInfo,
+    device_id: &str,
+) -> Option<HttpResponse> {
+    let auth = state.auth.as_ref()?;
+    if conn.client_cert {
+        return None;
+    }
+    if let Some(a) = state.sessions.authed.get(&conn.id) {
+        if a.0 == device_id {
+            return None;
+        }
+    }
+    let header = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let challenge = |stale: bool| {
+        let mut b = HttpResponse::Unauthorized();
+        for c in auth.challenge(stale) {
+            b.append_header((header::WWW_AUTHENTICATE, c));
+        }
+        b.insert_header((header::CONTENT_LENGTH, 0));
+        b.finish()
+    };
+    if header.is_empty() {
+        return Some(challenge(false));
+    }
+    let creds = match state.store.device_auth(device_id).await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(device = %device_id, error = %e, "credential lookup failed");
+            return Some(
+                HttpResponse::ServiceUnavailable()
+                    .insert_header((
+                        header::RETRY_AFTER,
+                        state.cfg.cwmp.retry_after_secs.to_string(),
+                    ))
+                    .force_close()
+                    .finish(),
+            );
+        }
+    };
+    let (user, pass) = match creds.and_then(|c| c.cpe_password.map(|p| (c.cpe_username, p))) {
+        Some((u, p)) => (u.unwrap_or_default(), p),
+        None => (
+            state.cfg.cwmp.username.clone(),
+            state.cfg.cwmp.password.clone(),
+        ),
+    };
+    let result = auth.verify(header, "POST", conn.tls, |name| {
+        let decoded = percent_decode(name);
+        if user.is_empty() || name == user || decoded == user || name == percent_encode(&user) {
+            Some(pass.clone())
+        } else {
+            None
+        }
+    });
+    match result {
+        acs::auth::AuthResult::Ok { .. } => {
+            state
+                .sessions
+                .authed
+                .insert(conn.id, (device_id.to_string(), Instant::now()));
+            None
+        }
+        acs::auth::AuthResult::Stale => Some(challenge(true)),
+        other => {
+            tracing::warn!(device = %device_id, remote = ?req.peer_addr(), result = ?other, "CPE authentication failed");
+            Some(challenge(false))
+        }
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b == b'_' {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+async fn new_session(
+    state: &AppState,
+    req: &HttpRequest,
+    conn: ConnInfo,
+    env: Envelope,
+) -> HttpResponse {
+    let device_id = match &env.body {
+        Body::Rpc(Rpc::Inform(inform)) => inform.device_id.canonical_id(),
+        Body::Rpc(other) => {
+            tracing::warn!(remote = ?req.peer_addr(), method = other.method_name(), "message outside a session");
+            return close(HttpResponse::BadRequest(), "Invalid session");
+        }
+        Body::Fault(_) => {
+            tracing::warn!(remote = ?req.peer_addr(), "SOAP Fault outside a session");
+            return close(HttpResponse::BadRequest(), "Invalid session");
+        }
+    };
+    if let Some(resp) = authenticate(state, req, conn, &device_id).await {
+        return resp;
+    }
+    // One session per device (S11): a stale one is aborted, a live one wins.
+    if let Some(old) = state.sessions.by_device.get(&device_id).map(|s| s.clone()) {
+        let stale = match state.sessions.by_id.get(&old).map(|e| e.clone()) {
+            Some(entry) => match entry.try_lock() {
+                Ok(live) => live.session.expired(Instant::now()) || live.conns.contains(&conn.id),
+                Err(_) => false,
+            },
+            None => true,
+        };
+        if stale {
+            end_session(state, &old, "superseded by a new Inform").await;
+        } else {
+            tracing::warn!(device = %device_id, "Inform while the device is already in session");
+            return HttpResponse::ServiceUnavailable()
+                .insert_header((
+                    header::RETRY_AFTER,
+                    state.cfg.cwmp.retry_after_secs.to_string(),
+                ))
+                .force_close()
+                .finish();
+        }
+    }
+    if state.sessions.active() >= state.cfg.cwmp.max_sessions {
+        tracing::warn!(device = %device_id, active = state.sessions.active(), "overloaded: refusing session");
+        return HttpResponse::ServiceUnavailable()
+            .insert_header((
+                header::RETRY_AFTER,
+                state.cfg.cwmp.retry_after_secs.to_string(),
+            ))
+            .force_close()
+            .finish();
+    }
+    let sid = hex::encode(rand::random::<[u8; 16]>());
+    let span = info_span!("cwmp", device = %device_id, session = %sid);
+    async move {
+        let base = std::time::Duration::from_secs(state.cfg.cwmp.session_timeout_secs);
+        let (session, step) = match Session::start(sid.clone(), env, Instant::now(), base) {
+            Ok(x) => x,
+            Err(StartError::Fault(env)) => {
+                tracing::warn!("Inform refused with a CWMP fault");
+                let body = codec::serialize(&env, &state.style);
+                return xml(StatusCode::OK).force_close().body(body);
+            }
+            Err(StartError::BadRequest(msg)) => {
+                tracing::warn!(%msg, "bad first message");
+                return close(HttpResponse::BadRequest(), msg);
+            }
+        };
+        let remote = req
+            .connection_info()
+            .peer_addr()
+            .map(|s| s.to_string())
+            .unwrap_or_default();
+        let pending = match crate::persist::persist_inform(state, &sid, &remote, step.persist).await
+        {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::error!(error = %e, "persisting Inform failed; CPE will retry");
+                return HttpResponse::ServiceUnavailable()
+                    .insert_header((
+                        header::RETRY_AFTER,
+                        state.cfg.cwmp.retry_after_secs.to_string(),
+                    ))
+                    .force_close()
+                    .finish();
+            }
+        };
+        let mut conns = HashSet::new();
+        conns.insert(conn.id);
+        let live = Live {
+            session,
+            conns,
+            pending_hint: Some(pending),
+        };
+        state.sessions.active.fetch_add(1, Ordering::Relaxed);
+        state
+            .sessions
+            .by_id
+            .insert(sid.clone(), Arc::new(tokio::sync::Mutex::new(live)));
+        state.sessions.by_conn.insert(conn.id, sid.clone());
+        state
+            .sessions
+            .by_device
+            .insert(device_id.clone(), sid.clone());
+        tracing::debug!("session started");
+        let mut resp = render(state, step.reply);
+        if let Ok(v) = HeaderValue::from_str(&format!("{COOKIE}={sid}; Path=/")) {
+            resp.headers_mut().insert(header::SET_COOKIE, v);
+        }
+        resp
+    }
+    .instrument(span)
+    .await
+}
+
+fn render(state: &AppState, reply: Reply) -> HttpResponse {
+    match reply {
+        Reply::Envelope(env) => {
+            let body = codec::serialize(&env, &state.style);
+            xml(StatusCode::OK).body(body)
+        }
+        Reply::End => HttpResponse::NoContent()
+            .insert_header((header::CONTENT_LENGTH, 0))
+            .force_close()
+            .finish(),
+        Reply::BadRequest(msg) => close(HttpResponse::BadRequest(), msg),
+    }
+}
+
+async fn continue_session(
+    state: &AppState,
+    req: &HttpRequest,
+    conn: ConnInfo,
+    sid: String,
+    envelope: Option<Envelope>,
+) -> HttpResponse {
+    let Some(entry) = state.sessions.by_id.get(&sid).map(|e| e.clone()) else {
+        return close(HttpResponse::BadRequest(), "Invalid session");
+    };
+    let mut live = entry.lock().await;
+    let device_id = live.session.device_id.clone();
+    let span = info_span!("cwmp", device = %device_id, session = %sid);
+    async {
+        // A session that moved to a new TCP connection re-authenticates (checklist §1.9).
+        if !live.conns.contains(&conn.id) {
+            if let Some(resp) = authenticate(state, req, conn, &device_id).await {
+                return resp;
+            }
+            live.conns.insert(conn.id);
+            state.sessions.by_conn.insert(conn.id, sid.clone());
+        }
+        if state.sessions.dirty.remove(&device_id).is_some() {
+            live.session.invalidate_tasks();
+            live.pending_hint = None;
+        }
+        let now = Instant::now();
+        let next = match envelope {
+            Some(env) => {
+                if matches!(env.body, Body::Rpc(Rpc::Inform(_))) {
+                    tracing::warn!("second Inform in one session");
+                }
+                live.session.on_envelope(env, now)
+            }
+            None => live.session.on_empty(now),
+        };
+        let step = match next {
+            Next::Step(step) => step,
+            Next::NeedTasks { persist } => {
+                let tasks = if live.pending_hint == Some(0) {
+                    Vec::new()
+                } else {
+                    match state
+                        .store
+                        .next_tasks(&device_id, chrono::Utc::now(), 16)
+                        .await
+                    {
+                        Ok(rows) => rows
+                            .into_iter()
+                            .map(|t| TaskSpec {
+                                id: t.id,
+                                kind: t.kind,
+                                args: t.args,
+                                command_key: t.command_key,
+                            })
+                            .collect(),
+                        Err(e) => {
+                            tracing::error!(error = %e, "loading tasks failed; ending session");
+                            Vec::new()
+                        }
+                    }
+                };
+                live.pending_hint = None;
+                live.session.supply_tasks(tasks, persist)
+            }
+        };
+        finish_step(state, &sid, &device_id, &mut live, step).await
+    }
+    .instrument(span)
+    .await
+}
+
+async fn finish_step(
+    state: &AppState,
+    sid: &str,
+    device_id: &str,
+    live: &mut Live,
+    step: Step,
+) -> HttpResponse {
+    if let Err(e) = crate::persist::persist(state, sid, device_id, step.persist).await {
+        tracing::error!(error = %e, "persisting session step failed");
+        // Nothing is acknowledged that is not durable: a CPE request gets 8002, anything
+        // else ends the session.
+        if let Reply::Envelope(env) = &step.reply {
+            if matches!(env.body, Body::Rpc(ref r) if r.is_response()) {
+                let fault = Envelope {
+                    ns: env.ns.clone(),
+                    header: env.header.clone(),
+                    body: Body::Fault(acs::codec::Fault::acs(8002, "Internal error")),
+                };
+                return xml(StatusCode::OK).body(codec::serialize(&fault, &state.style));
+            }
+        }
+        live.session.abort("storage failure");
+        state.sessions.remove(sid, live);
+        return HttpResponse::ServiceUnavailable()
+            .insert_header((
+                header::RETRY_AFTER,
+                state.cfg.cwmp.retry_after_secs.to_string(),
+            ))
+            .force_close()
+            .finish();
+    }
+    let ended = matches!(step.reply, Reply::End | Reply::BadRequest(_));
+    if ended {
+        if let Reply::BadRequest(msg) = &step.reply {
+            tracing::warn!(%msg, "session ended on a protocol error");
+        } else {
+            tracing::debug!("session complete");
+        }
+        state.sessions.remove(sid, live);
+    }
+    render(state, step.reply)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percent_forms() {
+        assert_eq!(
+            percent_encode("001A2B-HGW-1000-SN1"),
+            "001A2B%2DHGW%2D1000%2DSN1"
+        );
+        assert_eq!(percent_decode("HGW%2D1000"), "HGW-1000");
+        assert_eq!(percent_decode("bad%2"), "bad%2");
+    }
+}

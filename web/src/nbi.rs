@@ -1,0 +1,666 @@
+//! Northbound REST API, first slice (JSON over HTTP, shaped by TR-131's operations): devices,
+//! parameters, events, tasks (with optional connection request and wait), faults, files.
+//!
+//! Authentication of OSS/BSS callers comes later; every route goes through [`routes`], the one
+//! place to wrap with an auth middleware.
+
+use std::time::{Duration, Instant};
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::app::AppState;
+use crate::connreq::{CrReport, CrTarget};
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(
+        web::JsonConfig::default()
+            .limit(4 << 20)
+            .error_handler(|e, _| {
+                let msg = e.to_string();
+                actix_web::error::InternalError::from_response(
+                    e,
+                    error(StatusCode::BAD_REQUEST, msg),
+                )
+                .into()
+            }),
+    )
+    .app_data(web::QueryConfig::default().error_handler(|e, _| {
+        let msg = e.to_string();
+        actix_web::error::InternalError::from_response(e, error(StatusCode::BAD_REQUEST, msg))
+            .into()
+    }))
+    .route("/healthz", web::get().to(health))
+    .service(
+        web::scope("/api/v1")
+            .route("/devices", web::get().to(list_devices))
+            .route("/devices/{id}", web::get().to(get_device))
+            .route("/devices/{id}", web::delete().to(delete_device))
+            .route("/devices/{id}/parameters", web::get().to(get_parameters))
+            .route("/devices/{id}/events", web::get().to(get_events))
+            .route("/devices/{id}/credentials", web::put().to(put_credentials))
+            .route("/devices/{id}/tasks", web::post().to(create_task))
+            .route("/devices/{id}/tasks", web::get().to(device_tasks))
+            .route(
+                "/devices/{id}/connection-request",
+                web::post().to(connection_request),
+            )
+            .route("/tasks", web::get().to(list_tasks))
+            .route("/tasks/{id}", web::get().to(get_task))
+            .route("/tasks/{id}", web::delete().to(cancel_task))
+            .route("/faults", web::get().to(list_faults))
+            .route("/files", web::get().to(list_files))
+            .route("/files", web::post().to(upload_file))
+            .route("/files/{id}", web::get().to(get_file))
+            .route("/files/{id}", web::delete().to(delete_file)),
+    );
+}
+
+fn error(status: StatusCode, msg: impl Into<String>) -> HttpResponse {
+    HttpResponse::build(status).json(json!({ "error": msg.into() }))
+}
+
+fn store_error(e: store::StoreError) -> HttpResponse {
+    tracing::error!(error = %e, "store error in the northbound API");
+    error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        format!("storage error: {e}"),
+    )
+}
+
+async fn health(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok().json(json!({
+        "status": "ok",
+        "active_sessions": state.sessions.active(),
+    }))
+}
+
+#[derive(Deserialize)]
+struct DeviceQueryParams {
+    q: Option<String>,
+    param: Option<String>,
+    value: Option<String>,
+    limit: Option<i64>,
+    offset: Option<i64>,
+}
+
+async fn list_devices(
+    q: web::Query<DeviceQueryParams>,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let q = q.into_inner();
+    let query = store::DeviceQuery {
+        text: q.q,
+        param_path: q.param,
+        param_value: q.value,
+        limit: q.limit.unwrap_or(100).clamp(1, 10_000),
+        offset: q.offset.unwrap_or(0).max(0),
+    };
+    match state.store.list_devices(query).await {
+        Ok((rows, total)) => HttpResponse::Ok().json(json!({ "total": total, "devices": rows })),
+        Err(e) => store_error(e),
+    }
+}
+
+async fn get_device(id: web::Path<String>, state: web::Data<AppState>) -> HttpResponse {
+    let id = id.into_inner();
+    let device = match state.store.get_device(&id).await {
+        Ok(Some(d)) => d,
+        Ok(None) => return error(StatusCode::NOT_FOUND, format!("no device {id}")),
+        Err(e) => return store_error(e),
+    };
+    let params = match state.store.get_parameters(&id, None).await {
+        Ok(p) => p,
+        Err(e) => return store_error(e),
+    };
+    let events = match state.store.get_events(&id, 50).await {
+        Ok(e) => e,
+        Err(e) => return store_error(e),
+    };
+    HttpResponse::Ok().json(json!({
+        "device": device,
+        "in_session": state.sessions.in_session(&id),
+        "parameters": params,
+        "events": events,
+    }))
+}
+
+async fn delete_device(id: web::Path<String>, state: web::Data<AppState>) -> HttpResponse {
+    match state.store.delete_device(&id).await {
+        Ok(true) => HttpResponse::NoContent().finish(),
+        Ok(false) => error(StatusCode::NOT_FOUND, format!("no device {id}")),
+        Err(e) => store_error(e),
+    }
+}
+
+#[derive(Deserialize)]
+struct PrefixQuery {
+    prefix: Option<String>,
+}
+
+async fn get_parameters(
+    id: web::Path<String>,
+    q: web::Query<PrefixQuery>,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    match state.store.get_parameters(&id, q.prefix.as_deref()).await {
+        Ok(p) => HttpResponse::Ok().json(json!({ "parameters": p })),
+        Err(e) => store_error(e),
+    }
+}
+
+#[derive(Deserialize)]
+struct LimitQuery {
+    limit: Option<i64>,
+}
+
+async fn get_events(
+    id: web::Path<String>,
+    q: web::Query<LimitQuery>,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    match state
+        .store
+        .get_events(&id, q.limit.unwrap_or(100).clamp(1, 10_000))
+        .await
+    {
+        Ok(e) => HttpResponse::Ok().json(json!({ "events": e })),
+        Err(e) => store_error(e),
+    }
+}
+
+#[derive(Deserialize)]
+struct Credentials {
+    cpe_username: Option<String>,
+    cpe_password: Option<String>,
+    cr_username: Option<String>,
+    cr_password: Option<String>,
+}
+
+async fn put_credentials(
+    id: web::Path<String>,
+    body: web::Json<Credentials>,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let c = body.into_inner();
+    match state
+        .store
+        .set_device_credentials(
+            &id,
+            c.cpe_username,
+            c.cpe_password,
+            c.cr_username,
+            c.cr_password,
+        )
+        .await
+    {
+        Ok(true) => HttpResponse::NoContent().finish(),
+        Ok(false) => error(StatusCode::NOT_FOUND, format!("no device {id}")),
+        Err(e) => store_error(e),
+    }
+}
+
+/// `POST /api/v1/devices/{id}/tasks`
+/// Body: `{"kind": "GetParameterValues", "args": {"parameter_names": ["Device.DeviceInfo."]},
+/// "expires_in": 3600, "max_attempts": 3}`.
+/// Query: `connection_request=true` to wake the device now, `wait=<seconds>` to answer with the
+/// result if the device finishes in time (200), else 202; without `wait`, 201.
+#[derive(Deserialize)]
+struct NewTaskBody {
+    kind: String,
+    #[serde(default)]
+    args: Value,
+    expires_in: Option<i64>,
+    max_attempts: Option<i32>,
+}
+
+#[derive(Deserialize)]
+struct TaskQueryParams {
+    connection_request: Option<bool>,
+    wait: Option<f64>,
+}
+
+async fn create_task(
+    id: web::Path<String>,
+    q: web::Query<TaskQueryParams>,
+    body: web::Json<NewTaskBody>,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let device_id = id.into_inner();
+    let body = body.into_inner();
+    let device = match state.store.get_device(&device_id).await {
+        Ok(Some(d)) => d,
+        Ok(None) => return error(StatusCode::NOT_FOUND, format!("no device {device_id}")),
+        Err(e) => return store_error(e),
+    };
+    if !acs::session::TASK_KINDS.contains(&body.kind.as_str()) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "unknown task kind {:?}; one of: {}",
+                body.kind,
+                acs::session::TASK_KINDS.join(", ")
+            ),
+        );
+    }
+    let args = match prepare_args(&state, &device_id, &body.kind, body.args).await {
+        Ok(a) => a,
+        Err(resp) => return resp,
+    };
+    // Refuse now what the session would refuse later.
+    let probe = acs::session::TaskSpec {
+        id: 0,
+        kind: body.kind.clone(),
+        args: args.clone(),
+        command_key: Some("probe".into()),
+    };
+    if let Err(reason) = acs::session::build_rpc(&probe, &device.root_object) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!("invalid {} arguments: {reason}", body.kind),
+        );
+    }
+    let expires_in = body
+        .expires_in
+        .unwrap_or(state.cfg.cwmp.task_expiry_secs as i64);
+    let new = store::NewTask {
+        device_id: device_id.clone(),
+        kind: body.kind.clone(),
+        args,
+        expires_at: (expires_in > 0)
+            .then(|| chrono::Utc::now() + chrono::Duration::seconds(expires_in)),
+        max_attempts: body
+            .max_attempts
+            .unwrap_or(state.cfg.cwmp.task_max_attempts)
+            .max(1),
+    };
+    let task = match state.store.create_task(new).await {
+        Ok(t) => t,
+        Err(e) => return store_error(e),
+    };
+    tracing::info!(device = %device_id, task = task.id, kind = %task.kind, "task queued");
+    state.sessions.mark_dirty(&device_id);
+
+    let mut cr: Option<CrReport> = None;
+    if q.connection_request.unwrap_or(false) {
+        cr = Some(if state.sessions.in_session(&device_id) {
+            CrReport {
+                result: "in_session".into(),
+                detail: "the device is in session; the task runs in it".into(),
+            }
+        } else {
+            state
+                .cr
+                .request(CrTarget {
+                    device_id: &device_id,
+                    url: device.connection_request_url.as_deref(),
+                    udp_address: device.udp_connection_request_address.as_deref(),
+                    username: device.cr_username.as_deref(),
+                    password: device.cr_password.as_deref(),
+                })
+                .await
+        });
+    }
+    let Some(wait) = q.wait.filter(|w| *w > 0.0) else {
+        return HttpResponse::Created().json(json!({ "task": task, "connection_request": cr }));
+    };
+    let deadline = Instant::now() + Duration::from_secs_f64(wait.min(600.0));
+    let mut current = task;
+    loop {
+        if current.status.is_terminal() {
+            return HttpResponse::Ok().json(json!({ "task": current, "connection_request": cr }));
+        }
+        if Instant::now() >= deadline {
+            return HttpResponse::Accepted()
+                .json(json!({ "task": current, "connection_request": cr }));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        match state.store.get_task(current.id).await {
+            Ok(Some(t)) => current = t,
+            Ok(None) => return error(StatusCode::GONE, "task disappeared"),
+            Err(e) => return store_error(e),
+        }
+    }
+}
+
+/// Fills in what the operator need not spell out: SPV value types from the device's last
+/// report, Download URL/size from a stored file, the Upload target on our receiver.
+async fn prepare_args(
+    state: &AppState,
+    device_id: &str,
+    kind: &str,
+    mut args: Value,
+) -> Result<Value, HttpResponse> {
+    if args.is_null() {
+        args = json!({});
+    }
+    let Some(obj) = args.as_object_mut() else {
+        return Err(error(StatusCode::BAD_REQUEST, "args must be a JSON object"));
+    };
+    match kind {
+        "SetParameterValues" => {
+            // Accept {"parameter_list": [...]} or the short form {"values": {"path": value}}.
+            if let Some(Value::Object(values)) = obj.remove("values") {
+                let list: Vec<Value> = values
+                    .into_iter()
+                    .map(|(name, v)| {
+                        let value = match v {
+                            Value::String(s) => s,
+                            other => other.to_string(),
+                        };
+                        json!({ "name": name, "value": value, "xsi_type": null })
+                    })
+                    .collect();
+                obj.insert("parameter_list".into(), Value::Array(list));
+            }
+            obj.entry("parameter_key").or_insert(json!(""));
+            let known = state
+                .store
+                .get_parameters(device_id, None)
+                .await
+                .map_err(store_error)?;
+            if let Some(Value::Array(list)) = obj.get_mut("parameter_list") {
+                for item in list.iter_mut() {
+                    let Some(p) = item.as_object_mut() else {
+                        continue;
+                    };
+                    if p.get("xsi_type").map_or(true, Value::is_null) {
+                        let name = p.get("name").and_then(Value::as_str).unwrap_or("");
+                        let ty = known
+                            .iter()
+                            .find(|k| k.path == name)
+                            .and_then(|k| k.xsd_type.clone())
+                            .unwrap_or_else(|| "xsd:string".into());
+                        p.insert("xsi_type".into(), json!(ty));
+                    }
+                }
+            }
+        }
+        "Download" | "ScheduleDownload" => {
+            if let Some(file_id) = obj
+                .remove("file_id")
+                .and_then(|v| v.as_str().map(String::from))
+            {
+                let file = match state.store.get_file(&file_id).await.map_err(store_error)? {
+                    Some(f) => f,
+                    None => {
+                        return Err(error(StatusCode::BAD_REQUEST, format!("no file {file_id}")))
+                    }
+                };
+                obj.insert(
+                    "url".into(),
+                    json!(format!(
+                        "{}/files/{}/{}",
+                        state.public_url,
+                        file.id,
+                        urlencode(&file.name)
+                    )),
+                );
+                obj.entry("file_type").or_insert(json!(file.file_type));
+                obj.entry("file_size").or_insert(json!(file.size));
+            }
+            for k in [
+                "command_key",
+                "file_type",
+                "url",
+                "username",
+                "password",
+                "target_file_name",
+            ] {
+                obj.entry(k).or_insert(json!(""));
+            }
+            obj.entry("file_size").or_insert(json!(0));
+            if kind == "Download" {
+                obj.entry("delay_seconds").or_insert(json!(0));
+                obj.entry("success_url").or_insert(json!(""));
+                obj.entry("failure_url").or_insert(json!(""));
+            } else {
+                obj.entry("time_window_list").or_insert(json!([{
+                    "window_start": 0, "window_end": 3600, "window_mode": "1 At Any Time",
+                    "user_message": "", "max_retries": -1
+                }]));
+            }
+        }
+        "Upload" => {
+            obj.entry("file_type")
+                .or_insert(json!("1 Vendor Configuration File"));
+            if obj
+                .get("url")
+                .and_then(Value::as_str)
+                .map_or(true, str::is_empty)
+            {
+                let name = if obj["file_type"].as_str().unwrap_or("").contains("Log") {
+                    "log.txt"
+                } else {
+                    "config.bin"
+                };
+                obj.insert(
+                    "url".into(),
+                    json!(format!(
+                        "{}/upload/{{task_id}}/{{command_key}}/{}",
+                        state.public_url, name
+                    )),
+                );
+            }
+            for k in ["command_key", "username", "password"] {
+                obj.entry(k).or_insert(json!(""));
+            }
+            obj.entry("delay_seconds").or_insert(json!(0));
+        }
+        "AddObject" | "DeleteObject" => {
+            obj.entry("parameter_key").or_insert(json!(""));
+        }
+        "Reboot" | "ScheduleInform" | "CancelTransfer" => {
+            obj.entry("command_key").or_insert(json!(""));
+        }
+        "GetParameterNames" => {
+            obj.entry("parameter_path").or_insert(json!(""));
+            obj.entry("next_level").or_insert(json!(false));
+        }
+        "GetOptions" => {
+            obj.entry("option_name").or_insert(json!(""));
+        }
+        _ => {}
+    }
+    Ok(args)
+}
+
+fn urlencode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[derive(Deserialize)]
+struct TaskListParams {
+    device: Option<String>,
+    status: Option<String>,
+    limit: Option<i64>,
+    offset: Option<i64>,
+}
+
+async fn list_tasks(q: web::Query<TaskListParams>, state: web::Data<AppState>) -> HttpResponse {
+    let q = q.into_inner();
+    tasks_response(&state, q.device, q.status, q.limit, q.offset).await
+}
+
+async fn device_tasks(
+    id: web::Path<String>,
+    q: web::Query<TaskListParams>,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let q = q.into_inner();
+    tasks_response(&state, Some(id.into_inner()), q.status, q.limit, q.offset).await
+}
+
+async fn tasks_response(
+    state: &AppState,
+    device: Option<String>,
+    status: Option<String>,
+    limit: Option<i64>,
+    offset: Option<i64>,
+) -> HttpResponse {
+    let status = match status.as_deref().map(str::parse::<store::TaskStatus>) {
+        None => None,
+        Some(Ok(s)) => Some(s),
+        Some(Err(e)) => return error(StatusCode::BAD_REQUEST, e.to_string()),
+    };
+    let query = store::TaskQuery {
+        device_id: device,
+        status,
+        limit: limit.unwrap_or(100).clamp(1, 10_000),
+        offset: offset.unwrap_or(0).max(0),
+    };
+    match state.store.list_tasks(query).await {
+        Ok((t, total)) => HttpResponse::Ok().json(json!({ "total": total, "tasks": t })),
+        Err(e) => store_error(e),
+    }
+}
+
+async fn get_task(id: web::Path<i64>, state: web::Data<AppState>) -> HttpResponse {
+    match state.store.get_task(*id).await {
+        Ok(Some(t)) => HttpResponse::Ok().json(json!({ "task": t })),
+        Ok(None) => error(StatusCode::NOT_FOUND, format!("no task {id}")),
+        Err(e) => store_error(e),
+    }
+}
+
+async fn cancel_task(id: web::Path<i64>, state: web::Data<AppState>) -> HttpResponse {
+    match state.store.cancel_task(*id).await {
+        Ok(Some(t)) => HttpResponse::Ok().json(json!({ "task": t })),
+        Ok(None) => error(
+            StatusCode::CONFLICT,
+            format!("task {id} is not pending (or does not exist)"),
+        ),
+        Err(e) => store_error(e),
+    }
+}
+
+#[derive(Deserialize)]
+struct DeviceFilter {
+    device: Option<String>,
+}
+
+async fn list_faults(q: web::Query<DeviceFilter>, state: web::Data<AppState>) -> HttpResponse {
+    match state.store.list_faults(q.device.as_deref()).await {
+        Ok(t) => HttpResponse::Ok().json(json!({ "faults": t })),
+        Err(e) => store_error(e),
+    }
+}
+
+async fn connection_request(id: web::Path<String>, state: web::Data<AppState>) -> HttpResponse {
+    let device = match state.store.get_device(&id).await {
+        Ok(Some(d)) => d,
+        Ok(None) => return error(StatusCode::NOT_FOUND, format!("no device {id}")),
+        Err(e) => return store_error(e),
+    };
+    if state.sessions.in_session(&id) {
+        return HttpResponse::Ok().json(json!({ "result": "in_session", "detail": "" }));
+    }
+    let report = state
+        .cr
+        .request(CrTarget {
+            device_id: &id,
+            url: device.connection_request_url.as_deref(),
+            udp_address: device.udp_connection_request_address.as_deref(),
+            username: device.cr_username.as_deref(),
+            password: device.cr_password.as_deref(),
+        })
+        .await;
+    HttpResponse::Ok().json(report)
+}
+
+async fn list_files(q: web::Query<DeviceFilter>, state: web::Data<AppState>) -> HttpResponse {
+    match state.store.list_files(q.device.as_deref()).await {
+        Ok(f) => HttpResponse::Ok().json(json!({ "files": f })),
+        Err(e) => store_error(e),
+    }
+}
+
+#[derive(Deserialize)]
+struct FileParams {
+    name: String,
+    file_type: Option<String>,
+    version: Option<String>,
+    oui: Option<String>,
+    product_class: Option<String>,
+}
+
+/// `POST /api/v1/files?name=fw.bin&file_type=1%20Firmware%20Upgrade%20Image&version=2.4.1`
+/// with the file as the raw body (or multipart).
+async fn upload_file(
+    req: HttpRequest,
+    q: web::Query<FileParams>,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let q = q.into_inner();
+    if q.name.is_empty() || q.name.contains('/') {
+        return error(StatusCode::BAD_REQUEST, "name must be a plain file name");
+    }
+    let (path, size, sha, ctype) =
+        match crate::files::receive_body(&req, payload, &state.cfg.files_dir()).await {
+            Ok(x) => x,
+            Err(resp) => return resp,
+        };
+    let new = store::NewFile {
+        id: None,
+        name: q.name,
+        file_type: q
+            .file_type
+            .unwrap_or_else(|| "1 Firmware Upgrade Image".into()),
+        oui: q.oui.unwrap_or_default(),
+        product_class: q.product_class.unwrap_or_default(),
+        version: q.version.unwrap_or_default(),
+        size,
+        sha256: sha,
+        content_type: ctype,
+        stored_path: path.to_string_lossy().into_owned(),
+        device_id: None,
+        task_id: None,
+    };
+    match state.store.insert_file(new).await {
+        Ok(row) => {
+            let url = format!(
+                "{}/files/{}/{}",
+                state.public_url,
+                row.id,
+                urlencode(&row.name)
+            );
+            HttpResponse::Created().json(json!({ "file": row, "url": url }))
+        }
+        Err(e) => {
+            let _ = tokio::fs::remove_file(&path).await;
+            store_error(e)
+        }
+    }
+}
+
+async fn get_file(id: web::Path<String>, state: web::Data<AppState>) -> HttpResponse {
+    match state.store.get_file(&id).await {
+        Ok(Some(f)) => HttpResponse::Ok().json(json!({ "file": f })),
+        Ok(None) => error(StatusCode::NOT_FOUND, format!("no file {id}")),
+        Err(e) => store_error(e),
+    }
+}
+
+async fn delete_file(id: web::Path<String>, state: web::Data<AppState>) -> HttpResponse {
+    match state.store.delete_file(&id).await {
+        Ok(Some(f)) => {
+            if let Err(e) = tokio::fs::remove_file(&f.stored_path).await {
+                tracing::warn!(file = %id, error = %e, "removing file content");
+            }
+            HttpResponse::NoContent().finish()
+        }
+        Ok(None) => error(StatusCode::NOT_FOUND, format!("no file {id}")),
+        Err(e) => store_error(e),
+    }
+}

@@ -1,0 +1,221 @@
+//! Maps the session machine's `Persist` effects onto store writes.
+
+use acs::session::{InformInfo, ParamChange, Persist, TaskOutcome};
+use chrono::Utc;
+use store::TaskStatus;
+
+use crate::app::AppState;
+
+fn param(p: ParamChange) -> store::ParamUpsert {
+    store::ParamUpsert {
+        path: p.path,
+        value: p.value,
+        xsd_type: p.xsd_type,
+        writable: p.writable,
+        is_object: p.is_object,
+    }
+}
+
+fn inform_record(info: InformInfo, session_id: &str, remote: &str) -> store::InformRecord {
+    store::InformRecord {
+        device_id: info.device_id,
+        oui: info.device.oui.to_ascii_uppercase(),
+        product_class: info.device.product_class,
+        serial_number: info.device.serial_number,
+        manufacturer: info.device.manufacturer,
+        root_object: info.root_object,
+        software_version: info.software_version,
+        hardware_version: info.hardware_version,
+        connection_request_url: info.connection_request_url,
+        udp_connection_request_address: info.udp_connection_request_address,
+        parameter_key: info.parameter_key,
+        cwmp_ns: info.ns,
+        cwmp_version: info.cwmp_version,
+        remote_addr: (!remote.is_empty()).then(|| remote.to_string()),
+        current_time: Some(info.current_time),
+        retry_count: info.retry_count as i32,
+        session_id: Some(session_id.to_string()),
+        events: info
+            .events
+            .into_iter()
+            .map(|e| store::InformEvent {
+                code: e.event_code,
+                command_key: e.command_key,
+            })
+            .collect(),
+        bootstrap: info.bootstrap,
+        params: info
+            .parameters
+            .into_iter()
+            .map(|p| store::InformParam {
+                path: p.path,
+                value: p.value.unwrap_or_default(),
+                xsd_type: p.xsd_type,
+            })
+            .collect(),
+        received_at: Utc::now(),
+    }
+}
+
+/// Persists the Inform (and anything else the first step carries); returns the number of
+/// runnable tasks the device has.
+pub async fn persist_inform(
+    state: &AppState,
+    session_id: &str,
+    remote: &str,
+    persist: Vec<Persist>,
+) -> Result<i64, store::StoreError> {
+    let mut pending = 0;
+    let mut rest = Vec::new();
+    let mut device = String::new();
+    for p in persist {
+        match p {
+            Persist::Inform(info) => {
+                device = info.device_id.clone();
+                let out = state
+                    .store
+                    .record_inform(inform_record(*info, session_id, remote))
+                    .await?;
+                pending = out.pending_tasks;
+            }
+            other => rest.push(other),
+        }
+    }
+    self::persist(state, session_id, &device, rest).await?;
+    Ok(pending)
+}
+
+fn task_update(o: TaskOutcome, session_id: &str) -> store::TaskUpdate {
+    let now = Utc::now();
+    let base = |id: i64, status: TaskStatus| store::TaskUpdate {
+        id,
+        status,
+        result: None,
+        fault: None,
+        started_at: None,
+        completed_at: None,
+        attempts_inc: false,
+        retryable: false,
+        session_id: Some(session_id.to_string()),
+    };
+    match o {
+        TaskOutcome::Started { id } => store::TaskUpdate {
+            started_at: Some(now),
+            attempts_inc: true,
+            ..base(id, TaskStatus::Running)
+        },
+        TaskOutcome::Done { id, result } => store::TaskUpdate {
+            result: Some(result),
+            completed_at: Some(now),
+            ..base(id, TaskStatus::Done)
+        },
+        TaskOutcome::Waiting { id, result } => store::TaskUpdate {
+            result: Some(result),
+            ..base(id, TaskStatus::Waiting)
+        },
+        TaskOutcome::Fault {
+            id,
+            code,
+            message,
+            detail,
+            retryable,
+        } => store::TaskUpdate {
+            fault: Some(store::TaskFault {
+                code: code as i32,
+                string: message,
+                detail: Some(detail),
+            }),
+            completed_at: Some(now),
+            retryable,
+            ..base(id, TaskStatus::Fault)
+        },
+    }
+}
+
+/// Persists a session step's effects for one device.
+pub async fn persist(
+    state: &AppState,
+    session_id: &str,
+    device_id: &str,
+    persist: Vec<Persist>,
+) -> Result<(), store::StoreError> {
+    for p in persist {
+        match p {
+            Persist::Inform(info) => {
+                state
+                    .store
+                    .record_inform(inform_record(*info, session_id, ""))
+                    .await?;
+            }
+            Persist::Results {
+                tasks,
+                params,
+                deletes,
+            } => {
+                state
+                    .store
+                    .apply_session_results(store::SessionResults {
+                        device_id: device_id.to_string(),
+                        at: Utc::now(),
+                        tasks: tasks
+                            .into_iter()
+                            .map(|t| task_update(t, session_id))
+                            .collect(),
+                        params: params.into_iter().map(param).collect(),
+                        deletes,
+                    })
+                    .await?;
+            }
+            Persist::TransferComplete {
+                command_key,
+                fault,
+                start_time,
+                complete_time,
+            } => {
+                let fault = fault.map(|f| store::TaskFault {
+                    code: f.fault_code as i32,
+                    string: f.fault_string,
+                    detail: None,
+                });
+                let id = state
+                    .store
+                    .complete_transfer(
+                        device_id,
+                        &command_key,
+                        fault,
+                        acs::codec::parse_datetime_lenient(&start_time),
+                        acs::codec::parse_datetime_lenient(&complete_time),
+                    )
+                    .await?;
+                if id.is_none() {
+                    tracing::info!(device = %device_id, command_key = %command_key, "TransferComplete for no known task (orphan)");
+                }
+            }
+            Persist::DuStateChangeComplete {
+                command_key,
+                result,
+                fault,
+            } => {
+                let fault = fault.map(|f| store::TaskFault {
+                    code: f.fault_code as i32,
+                    string: f.fault_string,
+                    detail: Some(result.clone()),
+                });
+                tracing::info!(device = %device_id, command_key = %command_key, result = %result, "DUStateChangeComplete");
+                let id = state
+                    .store
+                    .complete_transfer(device_id, &command_key, fault, None, None)
+                    .await?;
+                if id.is_none() {
+                    tracing::info!(device = %device_id, command_key = %command_key, "DUStateChangeComplete for no known task");
+                }
+            }
+            Persist::Report { kind, body } => {
+                // The event history already holds the Inform's event code; the details go
+                // to the log until the store grows a report table.
+                tracing::info!(device = %device_id, session = %session_id, kind = %kind, body = %body, "CPE report");
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,249 @@
+//! End-to-end harness: the real `keelson` binary (serve and sim) on loopback, a real SQLite
+//! file or a private PostgreSQL cluster, and a plain HTTP client for the northbound API.
+#![allow(dead_code)]
+
+use std::io::Read;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_keelson");
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A child process killed on drop; its output goes to a log file printed on failure.
+pub struct Proc {
+    pub child: Child,
+    pub log: PathBuf,
+    pub name: String,
+}
+
+impl Proc {
+    pub fn spawn(name: &str, args: &[String], log: PathBuf, envs: &[(&str, String)]) -> Proc {
+        let out = std::fs::File::create(&log).unwrap();
+        let err = out.try_clone().unwrap();
+        let mut cmd = Command::new(BIN);
+        cmd.args(args)
+            .stdout(Stdio::from(out))
+            .stderr(Stdio::from(err));
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        let child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawning {name}: {e}"));
+        Proc {
+            child,
+            log,
+            name: name.into(),
+        }
+    }
+
+    pub fn log_text(&self) -> String {
+        let mut s = String::new();
+        if let Ok(mut f) = std::fs::File::open(&self.log) {
+            let _ = f.read_to_string(&mut s);
+        }
+        s
+    }
+
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill();
+        if std::thread::panicking() {
+            let text = self.log_text();
+            let tail: String = text
+                .chars()
+                .rev()
+                .take(6000)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect();
+            eprintln!("----- {} log (tail) -----\n{}\n-----", self.name, tail);
+        }
+    }
+}
+
+pub struct Server {
+    pub proc: Proc,
+    pub dir: tempfile::TempDir,
+    pub http_port: u16,
+    pub https_port: u16,
+    pub nbi_port: u16,
+    pub agent: ureq::Agent,
+}
+
+#[derive(Default)]
+pub struct ServerOpts {
+    pub database_url: Option<String>,
+    /// Extra keys inside `[cwmp]`.
+    pub cwmp_toml: String,
+    /// Extra sections appended at the end.
+    pub extra_toml: String,
+}
+
+pub fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(120)))
+        .build()
+        .into()
+}
+
+impl Server {
+    pub fn start(opts: ServerOpts) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let (http_port, https_port, nbi_port) = (free_port(), free_port(), free_port());
+        let mut toml = format!(
+            "data_dir = {:?}\n",
+            dir.path().join("data").to_string_lossy()
+        );
+        if let Some(url) = &opts.database_url {
+            toml.push_str(&format!("database_url = {url:?}\n"));
+        }
+        toml.push_str(&format!(
+            "[cwmp]\nhttp_listen = \"127.0.0.1:{http_port}\"\nhttps_listen = \"127.0.0.1:{https_port}\"\n{}\n[nbi]\nlisten = \"127.0.0.1:{nbi_port}\"\n[log]\nlevel = \"info,acs=debug,keelson=debug\"\n{}\n",
+            opts.cwmp_toml, opts.extra_toml
+        ));
+        let cfg = dir.path().join("keelson.toml");
+        std::fs::write(&cfg, toml).unwrap();
+        let proc = Proc::spawn(
+            "keelson serve",
+            &[
+                "serve".into(),
+                "--config".into(),
+                cfg.to_string_lossy().into_owned(),
+            ],
+            dir.path().join("serve.log"),
+            &[],
+        );
+        let server = Server {
+            proc,
+            dir,
+            http_port,
+            https_port,
+            nbi_port,
+            agent: agent(),
+        };
+        server.wait_ready();
+        server
+    }
+
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(r) = self.agent.get(&self.nbi("/healthz")).call() {
+                if r.status() == 200 {
+                    return;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "keelson serve did not start:\n{}",
+                self.proc.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    pub fn nbi(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{}", self.nbi_port, path)
+    }
+
+    pub fn acs_url(&self, tls: bool) -> String {
+        if tls {
+            format!("https://127.0.0.1:{}/", self.https_port)
+        } else {
+            format!("http://127.0.0.1:{}/", self.http_port)
+        }
+    }
+
+    pub fn get(&self, path: &str) -> (u16, Value) {
+        let mut r = self.agent.get(&self.nbi(path)).call().unwrap();
+        let status = r.status().as_u16();
+        let body = r.body_mut().read_to_string().unwrap_or_default();
+        (
+            status,
+            serde_json::from_str(&body).unwrap_or(Value::String(body)),
+        )
+    }
+
+    pub fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        let mut r = self.agent.post(&self.nbi(path)).send_json(body).unwrap();
+        let status = r.status().as_u16();
+        let body = r.body_mut().read_to_string().unwrap_or_default();
+        (
+            status,
+            serde_json::from_str(&body).unwrap_or(Value::String(body)),
+        )
+    }
+
+    pub fn post_bytes(&self, path: &str, bytes: &[u8]) -> (u16, Value) {
+        let mut r = self.agent.post(&self.nbi(path)).send(bytes).unwrap();
+        let status = r.status().as_u16();
+        let body = r.body_mut().read_to_string().unwrap_or_default();
+        (
+            status,
+            serde_json::from_str(&body).unwrap_or(Value::String(body)),
+        )
+    }
+
+    /// Polls until `f` returns Some or the timeout passes.
+    pub fn wait_for<T>(
+        &self,
+        what: &str,
+        timeout: Duration,
+        mut f: impl FnMut(&Server) -> Option<T>,
+    ) -> T {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(v) = f(self) {
+                return v;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}\n{}",
+                self.proc
+                    .log_text()
+                    .lines()
+                    .rev()
+                    .take(60)
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .rev()
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+/// The PostgreSQL cluster for this test, or None (with a visible SKIP) where none is installed.
+pub fn postgres() -> Option<store::testpg::TestPg> {
+    let pg = store::testpg::TestPg::start();
+    if pg.is_none() {
+        println!("SKIP: PostgreSQL end-to-end run: no PostgreSQL server binaries on this machine");
+    }
+    pg
+}
