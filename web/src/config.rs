@@ -48,6 +48,9 @@ pub struct CwmpConfig {
     pub max_body_bytes: usize,
     /// Idle time after which a session is aborted (the CPE's SessionTimeout header can raise it).
     pub session_timeout_secs: u64,
+    /// Keep the TCP connection open after the 204 that ends a session (HTTP keep-alive across
+    /// sessions). Default false: `Connection: close`, as most ACSs do and CPEs expect.
+    pub keep_alive_after_session: bool,
     /// Concurrent sessions above which new Informs get 503 + Retry-After.
     pub max_sessions: usize,
     pub retry_after_secs: u64,
@@ -128,6 +131,7 @@ impl Default for CwmpConfig {
             public_url: String::new(),
             max_body_bytes: 8 * 1024 * 1024,
             session_timeout_secs: 30,
+            keep_alive_after_session: false,
             max_sessions: 20_000,
             retry_after_secs: 30,
             auth: AuthMode::None,

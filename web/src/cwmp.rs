@@ -114,7 +114,7 @@ fn cookie_sid(req: &HttpRequest) -> Option<String> {
 
 async fn read_body(
     req: &HttpRequest,
-    mut payload: web::Payload,
+    payload: web::Payload,
     limit: usize,
 ) -> Result<web::Bytes, HttpResponse> {
     use futures_util::StreamExt;
@@ -131,6 +131,9 @@ async fn read_body(
             ));
         }
     }
+    // gzip/deflate bodies are inflated here; the limit applies to the inflated size, so a
+    // compression bomb stops at the limit too.
+    let mut payload = actix_web::dev::Decompress::from_headers(payload, req.headers());
     let mut buf = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
         let chunk = match chunk {
@@ -496,10 +499,13 @@ fn render(state: &AppState, reply: Reply) -> HttpResponse {
             let body = codec::serialize(&env, &state.style);
             xml(StatusCode::OK).body(body)
         }
-        Reply::End => HttpResponse::NoContent()
-            .insert_header((header::CONTENT_LENGTH, 0))
-            .force_close()
-            .finish(),
+        Reply::End => {
+            let mut b = HttpResponse::NoContent();
+            if !state.cfg.cwmp.keep_alive_after_session {
+                b.force_close();
+            }
+            b.finish()
+        }
         Reply::BadRequest(msg) => close(HttpResponse::BadRequest(), msg),
     }
 }

@@ -116,6 +116,10 @@ fn scenario(db: Option<String>, tls: bool, prefix: &str) {
 
     // Reads.
     let t = done(&s, &dev, "GetRPCMethods", json!({}));
+    assert!(
+        events(&s, &dev).contains(&"6 CONNECTION REQUEST".to_string()),
+        "the connection request made the device open a session"
+    );
     assert!(t["result"]["method_list"]
         .as_array()
         .unwrap()

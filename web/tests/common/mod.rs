@@ -2,6 +2,8 @@
 //! file or a private PostgreSQL cluster, and a plain HTTP client for the northbound API.
 #![allow(dead_code)]
 
+pub mod wire;
+
 use std::io::Read;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
