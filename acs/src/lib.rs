@@ -1,5 +1,5 @@
-pub mod codec;
 pub mod auth;
+pub mod codec;
 pub mod connreq;
 pub mod session;
 pub mod sim;

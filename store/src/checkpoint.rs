@@ -41,15 +41,12 @@ impl Checkpointer {
         let (stop, stopped) = mpsc::channel::<()>();
         thread::Builder::new()
             .name("store-checkpoint".into())
-            .spawn(move || loop {
-                match stopped.recv_timeout(INTERVAL) {
-                    Err(RecvTimeoutError::Timeout) => {
-                        if let Err(e) = conn.batch_execute("PRAGMA wal_checkpoint(PASSIVE);") {
-                            tracing::warn!(error = %e, "WAL checkpoint failed");
-                        }
+            .spawn(move || {
+                // Until the store (holding the sender) is dropped.
+                while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(INTERVAL) {
+                    if let Err(e) = conn.batch_execute("PRAGMA wal_checkpoint(PASSIVE);") {
+                        tracing::warn!(error = %e, "WAL checkpoint failed");
                     }
-                    // The store is gone.
-                    Ok(()) | Err(RecvTimeoutError::Disconnected) => break,
                 }
             })
             .map_err(|e| StoreError::Config(format!("cannot start the checkpoint thread: {e}")))?;

@@ -2,8 +2,7 @@
 //!
 //! Rows are stored with plain SQL types (`TIMESTAMP` holding UTC, JSON as
 //! `TEXT`); the API exposes `DateTime<Utc>` and `serde_json::Value`. These
-//! wrappers are the `deserialize_as` targets of the row structs. They are
-//! public only because derived impls on public rows name them.
+//! wrappers are the `deserialize_as` targets of the row structs.
 
 use chrono::{DateTime, NaiveDateTime, SubsecRound, Utc};
 use diesel::backend::Backend;
@@ -26,7 +25,6 @@ fn from_db(t: NaiveDateTime) -> DateTime<Utc> {
 }
 
 /// A non-null `TIMESTAMP` read as `DateTime<Utc>`.
-#[doc(hidden)]
 #[derive(Debug, FromSqlRow)]
 pub struct UtcTs(NaiveDateTime);
 
@@ -47,7 +45,6 @@ impl From<UtcTs> for DateTime<Utc> {
 }
 
 /// A nullable `TIMESTAMP` read as `Option<DateTime<Utc>>`.
-#[doc(hidden)]
 #[derive(Debug, FromSqlRow)]
 pub struct OptUtcTs(Option<NaiveDateTime>);
 
@@ -75,7 +72,6 @@ impl From<OptUtcTs> for Option<DateTime<Utc>> {
 }
 
 /// A non-null JSON `TEXT` column read as `serde_json::Value`.
-#[doc(hidden)]
 #[derive(Debug, FromSqlRow)]
 pub struct JsonText(serde_json::Value);
 
@@ -97,7 +93,6 @@ impl From<JsonText> for serde_json::Value {
 }
 
 /// A nullable JSON `TEXT` column read as `Option<serde_json::Value>`.
-#[doc(hidden)]
 #[derive(Debug, FromSqlRow)]
 pub struct OptJsonText(Option<serde_json::Value>);
 

@@ -49,7 +49,8 @@ pub struct StoreOptions {
     pub queue_depth: usize,
     /// SQLite `busy_timeout` (waiting for another process's lock).
     pub busy_timeout: Duration,
-    /// How long to wait for a connection (PostgreSQL connect, pool checkout).
+    /// How long to wait for a pooled connection. (For the PostgreSQL connect
+    /// itself, libpq reads `connect_timeout=N` from the URL.)
     pub connect_timeout: Duration,
 }
 
@@ -66,7 +67,9 @@ impl Default for StoreOptions {
 }
 
 /// A managed device (one row of `devices`).
-#[derive(Debug, Clone, Serialize, Queryable, Selectable)]
+///
+/// `Debug` and `Serialize` leave the passwords out.
+#[derive(Clone, Serialize, Queryable, Selectable)]
 #[diesel(table_name = devices)]
 pub struct DeviceRow {
     /// Canonical id, `OUI-ProductClass-SerialNumber`.
@@ -110,10 +113,61 @@ pub struct DeviceRow {
 }
 
 /// Per-device credentials for authenticating a CPE (`None`: use the default).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// `Debug` leaves the password out.
+#[derive(Clone, PartialEq, Eq, Default)]
 pub struct DeviceAuth {
     pub cpe_username: Option<String>,
     pub cpe_password: Option<String>,
+}
+
+/// Shows whether a secret is set, never its value.
+fn redacted(secret: &Option<String>) -> Option<&'static str> {
+    secret.as_ref().map(|_| "<redacted>")
+}
+
+impl fmt::Debug for DeviceAuth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DeviceAuth")
+            .field("cpe_username", &self.cpe_username)
+            .field("cpe_password", &redacted(&self.cpe_password))
+            .finish()
+    }
+}
+
+impl fmt::Debug for DeviceRow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DeviceRow")
+            .field("id", &self.id)
+            .field("oui", &self.oui)
+            .field("product_class", &self.product_class)
+            .field("serial_number", &self.serial_number)
+            .field("manufacturer", &self.manufacturer)
+            .field("root_object", &self.root_object)
+            .field("software_version", &self.software_version)
+            .field("hardware_version", &self.hardware_version)
+            .field("connection_request_url", &self.connection_request_url)
+            .field(
+                "udp_connection_request_address",
+                &self.udp_connection_request_address,
+            )
+            .field("parameter_key", &self.parameter_key)
+            .field("cwmp_ns", &self.cwmp_ns)
+            .field("cwmp_version", &self.cwmp_version)
+            .field("last_inform_at", &self.last_inform_at)
+            .field("last_remote_addr", &self.last_remote_addr)
+            .field("last_current_time", &self.last_current_time)
+            .field("last_retry_count", &self.last_retry_count)
+            .field("first_seen_at", &self.first_seen_at)
+            .field("bootstrap_epoch", &self.bootstrap_epoch)
+            .field("cpe_username", &self.cpe_username)
+            .field("cpe_password", &redacted(&self.cpe_password))
+            .field("cr_username", &self.cr_username)
+            .field("cr_password", &redacted(&self.cr_password))
+            .field("last_cr_at", &self.last_cr_at)
+            .field("last_cr_result", &self.last_cr_result)
+            .field("tags", &self.tags)
+            .finish()
+    }
 }
 
 /// One `EventStruct` of an Inform.

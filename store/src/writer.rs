@@ -13,12 +13,16 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::thread;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
 
 use crate::db::{Conn, Db, Target};
 use crate::error::{Result, StoreError};
 use crate::types::StoreOptions;
+
+/// Idle time after which the writer checks its connection before using it.
+const IDLE_CHECK: Duration = Duration::from_secs(30);
 
 /// A unit of work for the writer.
 pub(crate) trait Job: Send {
@@ -118,6 +122,7 @@ fn run(
 ) {
     let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(max_batch);
     let mut suspect = false;
+    let mut last_used = Instant::now();
     while let Some(first) = rx.blocking_recv() {
         batch.push(first);
         while batch.len() < max_batch {
@@ -126,7 +131,10 @@ fn run(
                 Err(_) => break,
             }
         }
-        if suspect && !conn.db().ping() {
+        // Check the connection after a failure, and after a long idle spell
+        // (server restarts, idle timeouts of proxies and firewalls) so that
+        // the first write after it does not fail needlessly.
+        if (suspect || last_used.elapsed() > IDLE_CHECK) && !conn.db().ping() {
             match target.connect(&opts) {
                 Ok(fresh) => {
                     tracing::info!("store writer reconnected");
@@ -139,10 +147,14 @@ fn run(
         // round trip each on PostgreSQL): if it fails, the whole
         // transaction rolls back instead.
         let lone = batch.len() == 1;
+        let mut job_failed = false;
         let outcome = conn.db().write_transaction(|db| {
             for job in batch.iter_mut() {
-                if !job.run(db, !lone) && lone {
-                    return Err(BatchError::LoneJobFailed);
+                if !job.run(db, !lone) {
+                    job_failed = true;
+                    if lone {
+                        return Err(BatchError::LoneJobFailed);
+                    }
                 }
             }
             Ok(())
@@ -156,7 +168,10 @@ fn run(
                 Err(e)
             }
         };
-        suspect = outcome.is_err();
+        // After any failure, check the connection before the next batch (a
+        // job's error may have been a lost connection).
+        suspect = outcome.is_err() || job_failed;
+        last_used = Instant::now();
         let outcome = outcome.as_ref().map(|_| ());
         for job in batch.drain(..) {
             job.finish(outcome);

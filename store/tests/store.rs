@@ -107,6 +107,7 @@ suite!(
     failing_job_does_not_poison_batch,
     files_crud,
     credentials_and_delete,
+    survives_lost_connections,
 );
 
 fn now() -> DateTime<Utc> {
@@ -1075,6 +1076,9 @@ async fn credentials_and_delete(ctx: &Ctx) {
         "passwords never serialized: {json}"
     );
     assert!(json.contains("\"cr_username\":\"acs\""));
+    let debug = format!("{d:?} {auth:?}");
+    assert!(!debug.contains("secret"), "passwords never logged: {debug}");
+    assert!(debug.contains("<redacted>"));
 
     let at = now();
     assert!(s.record_connection_request(&id, at, "ok").await.unwrap());
@@ -1123,4 +1127,33 @@ fn bad_urls_are_rejected() {
             .unwrap_err();
         assert!(matches!(err, StoreError::Config(_)), "{url}: {err:?}");
     }
+}
+
+/// PostgreSQL: every connection of the store is killed (server restart,
+/// failover); the store reconnects by itself.
+async fn survives_lost_connections(ctx: &Ctx) {
+    use diesel::{Connection, PgConnection, RunQueryDsl};
+
+    let s = &ctx.store;
+    s.record_inform(inform("R1")).await.unwrap();
+    if ctx.kind != Backend::Postgres {
+        return;
+    }
+    let mut admin = PgConnection::establish(&ctx.url).unwrap();
+    diesel::sql_query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
+    .execute(&mut admin)
+    .unwrap();
+    // The write that meets the dead connection may fail (nothing of it is
+    // committed); the next one must succeed on a new connection.
+    let first = s.record_inform(inform("R2")).await;
+    s.record_inform(inform("R3")).await.unwrap();
+    assert!(s.get_device("00D09E-Router-R3").await.unwrap().is_some());
+    assert_eq!(
+        s.get_device("00D09E-Router-R2").await.unwrap().is_some(),
+        first.is_ok()
+    );
+    assert!(s.get_device("00D09E-Router-R1").await.unwrap().is_some());
 }

@@ -143,6 +143,23 @@ pub async fn build_state(cfg: Config) -> anyhow::Result<Arc<AppState>> {
     }))
 }
 
+/// A listening socket whose accepted connections start with `TCP_NODELAY` (Linux copies it
+/// from the listener). actix would only set it after the TLS handshake, leaving the handshake
+/// flights to Nagle's algorithm: ~40 ms stalls against delayed ACKs.
+fn cwmp_listener(addr: &str) -> anyhow::Result<std::net::TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    let addr: std::net::SocketAddr = addr
+        .parse()
+        .with_context(|| format!("listen address {addr}"))?;
+    let sock = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    sock.set_reuse_address(true)?;
+    sock.set_tcp_nodelay(true)?;
+    sock.bind(&addr.into())
+        .with_context(|| format!("binding {addr}"))?;
+    sock.listen(4096)?;
+    Ok(sock.into())
+}
+
 pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     let state = build_state(cfg).await?;
     let cfg = &state.cfg;
@@ -160,6 +177,9 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
                 .configure(crate::cwmp::routes)
         })
         .on_connect(on_connect)
+        // CWMP exchanges are small request/response pairs: Nagle + delayed ACK would add
+        // ~40 ms to each TLS handshake and response.
+        .tcp_nodelay(true)
         .workers(workers)
         .backlog(4096)
         .max_connections(100_000)
@@ -191,6 +211,9 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
                 .configure(crate::cwmp::routes)
         })
         .on_connect(on_connect)
+        // CWMP exchanges are small request/response pairs: Nagle + delayed ACK would add
+        // ~40 ms to each TLS handshake and response.
+        .tcp_nodelay(true)
         .workers(workers)
         .backlog(4096)
         .max_connections(100_000)
@@ -236,9 +259,15 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         }
         _ = shutdown_signal() => {
             tracing::info!("shutting down");
-            for h in &handles { h.stop(true).await; }
+            // The Server futures process the stop commands, so keep polling them.
+            for h in &handles {
+                let h = h.clone();
+                actix_web::rt::spawn(async move { h.stop(true).await });
+            }
+            for r in joined.await { r?; }
         }
     }
+    tracing::info!("stopped");
     sweeper.abort();
     Ok(())
 }

@@ -12,7 +12,6 @@ use common::*;
 use serde_json::json;
 
 const INFORM: &str = include_str!("../../acs/tests/fixtures/checklist/8.1-inform.xml");
-const DEV: &str = "001A2B-HGW%2D1000-SN0123456789";
 /// The device id as it goes into a URL (ids contain `%`).
 const DEV_URL: &str = "001A2B-HGW%252D1000-SN0123456789";
 
@@ -542,4 +541,130 @@ fn real_cpe_captures_replay() {
     assert_eq!(d["device"]["software_version"], "BaiBS_QRTB_2.8.15_Helium");
     assert_eq!(informs, 3);
     assert!(replayed >= 47 + 11, "replayed {replayed}");
+}
+
+/// A device whose HTTP connection-request URL is dead but which reported a UDP address gets
+/// the Annex G datagram: three copies, HMAC-SHA1 signed with its CR password.
+#[test]
+fn udp_connection_request_when_http_fails() {
+    use hmac::{Hmac, Mac};
+    let s = Server::start(ServerOpts {
+        extra_toml: "[connection_request]\nusername = \"cruser\"\npassword = \"crpass\"\nmin_interval_secs = 0\ntimeout_secs = 2\n".into(),
+        ..Default::default()
+    });
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    udp.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let udp_addr = udp.local_addr().unwrap().to_string();
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_url = format!("http://{}/cr", dead.local_addr().unwrap());
+    drop(dead);
+    let inform = INFORM
+        .replace("http://192.0.2.10:7547/cr-4f2a", &dead_url)
+        .replace(
+            "</ParameterList>",
+            &format!("<ParameterValueStruct><Name>Device.ManagementServer.UDPConnectionRequestAddress</Name><Value xsi:type=\"xsd:string\">{udp_addr}</Value></ParameterValueStruct></ParameterList>"),
+        );
+    let mut c = Conn::open(s.http_port);
+    envelope(&c.post(&xml(), inform.as_bytes()));
+    assert_eq!(c.post(&[], b"").status, 204);
+
+    let (st, r) = s.post(
+        &format!("/api/v1/devices/{DEV_URL}/connection-request"),
+        &json!({}),
+    );
+    assert_eq!(st, 200);
+    assert_eq!(r["result"], "udp_sent", "{r}");
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        let mut buf = [0u8; 1500];
+        let (n, _) = udp.recv_from(&mut buf).unwrap();
+        seen.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    assert!(seen.iter().all(|m| m == &seen[0]), "three identical copies");
+    let msg = &seen[0];
+    assert!(
+        msg.starts_with(&format!("GET http://{udp_addr}?ts=")),
+        "{msg}"
+    );
+    let q: std::collections::HashMap<&str, &str> = msg
+        .split_once('?')
+        .unwrap()
+        .1
+        .split_once(' ')
+        .unwrap()
+        .0
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .collect();
+    assert_eq!(q["un"], "cruser");
+    let mut mac = Hmac::<sha1::Sha1>::new_from_slice(b"crpass").unwrap();
+    mac.update(format!("{}{}{}{}", q["ts"], q["id"], q["un"], q["cn"]).as_bytes());
+    assert!(q["sig"].eq_ignore_ascii_case(&hex::encode(mac.finalize().into_bytes())));
+}
+
+/// An idle session is aborted after its timeout: the device can start a new one, and the task
+/// whose response never came goes back to the queue.
+#[test]
+fn idle_session_times_out_and_its_task_is_retried() {
+    let s = Server::start(ServerOpts {
+        cwmp_toml: "session_timeout_secs = 1\n".into(),
+        ..Default::default()
+    });
+    let inform = INFORM.replace(
+        "<cwmp:SessionTimeout SOAP-ENV:mustUnderstand=\"0\">60</cwmp:SessionTimeout>",
+        "",
+    );
+    let mut c = Conn::open(s.http_port);
+    envelope(&c.post(&xml(), inform.as_bytes()));
+    let (st, t) = s.post(
+        &format!("/api/v1/devices/{DEV_URL}/tasks"),
+        &json!({"kind": "GetParameterValues", "args": {"parameter_names": ["Device.DeviceInfo."]}}),
+    );
+    assert_eq!(st, 201);
+    let id = t["task"]["id"].as_i64().unwrap();
+    let req = envelope(&c.post(&[], b""));
+    assert!(matches!(req.body, Body::Rpc(Rpc::GetParameterValues(_))));
+    // The CPE goes silent. The sweeper aborts the session within timeout + one sweep.
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    let (_, t) = s.get(&format!("/api/v1/tasks/{id}"));
+    assert_eq!(
+        t["task"]["status"], "pending",
+        "outcome unknown: retried later: {t}"
+    );
+    assert_eq!(t["task"]["attempts"], 1);
+    let mut c2 = Conn::open(s.http_port);
+    let env = envelope(&c2.post(&xml(), inform.as_bytes()));
+    assert!(
+        matches!(env.body, Body::Rpc(Rpc::InformResponse(_))),
+        "a new session is accepted"
+    );
+    let req = envelope(&c2.post(&[], b""));
+    assert!(
+        matches!(req.body, Body::Rpc(Rpc::GetParameterValues(_))),
+        "the task runs again"
+    );
+}
+
+/// SIGTERM stops `keelson serve` (gracefully, bounded) even with a session and a connection open.
+#[test]
+fn sigterm_stops_the_server() {
+    let mut s = Server::start(ServerOpts::default());
+    let _open = inform_ok(&s);
+    // SAFETY: plain kill(2) on our own child's pid.
+    let rc = unsafe { libc::kill(s.proc.child.id() as libc::pid_t, libc::SIGTERM) };
+    assert_eq!(rc, 0);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        if let Some(status) = s.proc.child.try_wait().unwrap() {
+            assert!(status.success(), "exit status {status}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still running 20 s after SIGTERM"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(s.proc.log_text().contains("stopped"));
 }
