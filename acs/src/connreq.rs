@@ -470,7 +470,7 @@ fn tls_client_config(opts: &CrOptions) -> Result<Arc<ClientConfig>, Fail> {
 /// checks the handshake signatures, so the peer must hold the key of the
 /// certificate it presents.
 #[derive(Debug)]
-struct AcceptAnyServerCert(Arc<CryptoProvider>);
+pub struct AcceptAnyServerCert(pub Arc<CryptoProvider>);
 
 impl ServerCertVerifier for AcceptAnyServerCert {
     fn verify_server_cert(

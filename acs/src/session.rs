@@ -29,28 +29,7 @@ pub const ACS_METHODS: [&str; 8] = [
 ];
 
 /// Task kinds the queue accepts: one per CPE method.
-pub const TASK_KINDS: [&str; 20] = [
-    "GetRPCMethods",
-    "SetParameterValues",
-    "GetParameterValues",
-    "GetParameterNames",
-    "SetParameterAttributes",
-    "GetParameterAttributes",
-    "AddObject",
-    "DeleteObject",
-    "Reboot",
-    "Download",
-    "Upload",
-    "FactoryReset",
-    "GetQueuedTransfers",
-    "GetAllQueuedTransfers",
-    "ScheduleInform",
-    "SetVouchers",
-    "GetOptions",
-    "ScheduleDownload",
-    "CancelTransfer",
-    "ChangeDUState",
-];
+pub const TASK_KINDS: [&str; 20] = crate::codec::CPE_METHODS;
 
 /// A queued task as the session sees it.
 #[derive(Debug, Clone, PartialEq)]

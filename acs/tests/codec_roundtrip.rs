@@ -418,28 +418,7 @@ fn all_rpcs() -> Vec<Rpc> {
     ]
 }
 
-const CPE_METHODS: [&str; 20] = [
-    "GetRPCMethods",
-    "SetParameterValues",
-    "GetParameterValues",
-    "GetParameterNames",
-    "SetParameterAttributes",
-    "GetParameterAttributes",
-    "AddObject",
-    "DeleteObject",
-    "Reboot",
-    "Download",
-    "Upload",
-    "FactoryReset",
-    "GetQueuedTransfers",
-    "GetAllQueuedTransfers",
-    "ScheduleInform",
-    "SetVouchers",
-    "GetOptions",
-    "ScheduleDownload",
-    "CancelTransfer",
-    "ChangeDUState",
-];
+use acs::codec::CPE_METHODS;
 const ACS_METHODS: [&str; 7] = [
     "Inform",
     "TransferComplete",

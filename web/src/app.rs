@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::Extensions;
+use actix_web::dev::Server;
 use actix_web::{web, App, HttpServer};
 use anyhow::Context;
 
@@ -144,8 +145,8 @@ pub async fn build_state(cfg: Config) -> anyhow::Result<Arc<AppState>> {
 }
 
 /// A listening socket whose accepted connections start with `TCP_NODELAY` (Linux copies it
-/// from the listener). actix would only set it after the TLS handshake, leaving the handshake
-/// flights to Nagle's algorithm: ~40 ms stalls against delayed ACKs.
+/// from the listener): actix sets it only after the TLS handshake, leaving the handshake
+/// flights to Nagle's algorithm and delayed ACKs.
 fn cwmp_listener(addr: &str) -> anyhow::Result<std::net::TcpListener> {
     use socket2::{Domain, Socket, Type};
     let addr: std::net::SocketAddr = addr
@@ -168,29 +169,34 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         .map(|n| n.get())
         .unwrap_or(2);
 
-    let mut servers = Vec::new();
-    if !cfg.cwmp.http_listen.is_empty() {
+    // One CWMP server per listener (HTTP, HTTPS); TLS when a rustls config is given.
+    let cwmp_server = |listen: &str, tls: Option<rustls::ServerConfig>| -> anyhow::Result<Server> {
         let d = data.clone();
-        let srv = HttpServer::new(move || {
+        let builder = HttpServer::new(move || {
             App::new()
                 .app_data(d.clone())
                 .configure(crate::cwmp::routes)
         })
         .on_connect(on_connect)
-        // CWMP exchanges are small request/response pairs: Nagle + delayed ACK would add
-        // ~40 ms to each TLS handshake and response.
         .tcp_nodelay(true)
         .workers(workers)
-        .backlog(4096)
         .max_connections(100_000)
         .keep_alive(Duration::from_secs(cfg.cwmp.session_timeout_secs.max(30)))
         .client_request_timeout(Duration::from_secs(30))
-        .bind(&cfg.cwmp.http_listen)
-        .with_context(|| format!("binding CWMP HTTP on {}", cfg.cwmp.http_listen))?
-        .disable_signals()
-        .run();
-        tracing::info!(listen = %cfg.cwmp.http_listen, "CWMP HTTP listening");
-        servers.push(srv);
+        .shutdown_timeout(5);
+        let listener = cwmp_listener(listen)?;
+        let builder = match tls {
+            Some(tls) => builder.listen_rustls_0_23(listener, tls),
+            None => builder.listen(listener),
+        }
+        .with_context(|| format!("CWMP listener on {listen}"))?;
+        tracing::info!(listen, "CWMP listening");
+        Ok(builder.disable_signals().run())
+    };
+
+    let mut servers = Vec::new();
+    if !cfg.cwmp.http_listen.is_empty() {
+        servers.push(cwmp_server(&cfg.cwmp.http_listen, None)?);
     }
     if !cfg.cwmp.https_listen.is_empty() {
         let paths = crate::tls::load_or_generate(
@@ -204,33 +210,15 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
             cfg.cwmp.client_ca.as_deref(),
             cfg.cwmp.require_client_cert,
         )?;
-        let d = data.clone();
-        let srv = HttpServer::new(move || {
-            App::new()
-                .app_data(d.clone())
-                .configure(crate::cwmp::routes)
-        })
-        .on_connect(on_connect)
-        // CWMP exchanges are small request/response pairs: Nagle + delayed ACK would add
-        // ~40 ms to each TLS handshake and response.
-        .tcp_nodelay(true)
-        .workers(workers)
-        .backlog(4096)
-        .max_connections(100_000)
-        .keep_alive(Duration::from_secs(cfg.cwmp.session_timeout_secs.max(30)))
-        .client_request_timeout(Duration::from_secs(30))
-        .bind_rustls_0_23(&cfg.cwmp.https_listen, tls)
-        .with_context(|| format!("binding CWMP HTTPS on {}", cfg.cwmp.https_listen))?
-        .disable_signals()
-        .run();
-        tracing::info!(listen = %cfg.cwmp.https_listen, "CWMP HTTPS listening");
-        servers.push(srv);
+        servers.push(cwmp_server(&cfg.cwmp.https_listen, Some(tls))?);
     }
     {
         let d = data.clone();
         let srv =
             HttpServer::new(move || App::new().app_data(d.clone()).configure(crate::nbi::routes))
                 .workers(1)
+                .tcp_nodelay(true)
+                .shutdown_timeout(5)
                 .bind(&cfg.nbi.listen)
                 .with_context(|| format!("binding northbound API on {}", cfg.nbi.listen))?
                 .disable_signals()

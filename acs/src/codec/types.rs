@@ -35,6 +35,30 @@ pub const UNKNOWN_TIME: &str = "0001-01-01T00:00:00Z";
 
 /// True for any `urn:dslforum-org:cwmp-1-<n>` URI: we must accept and echo
 /// non-standard ones such as `cwmp-1-3` (checklist §0.1, §9 P2).
+/// The CPE methods of TR-069 Amendment 6 (the RPCs an ACS calls), in Table 5 order.
+pub const CPE_METHODS: [&str; 20] = [
+    "GetRPCMethods",
+    "SetParameterValues",
+    "GetParameterValues",
+    "GetParameterNames",
+    "SetParameterAttributes",
+    "GetParameterAttributes",
+    "AddObject",
+    "DeleteObject",
+    "Reboot",
+    "Download",
+    "Upload",
+    "FactoryReset",
+    "GetQueuedTransfers",
+    "GetAllQueuedTransfers",
+    "ScheduleInform",
+    "SetVouchers",
+    "GetOptions",
+    "ScheduleDownload",
+    "CancelTransfer",
+    "ChangeDUState",
+];
+
 pub fn is_cwmp_namespace(uri: &str) -> bool {
     match uri.strip_prefix("urn:dslforum-org:cwmp-1-") {
         Some(rest) => !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_digit()),

@@ -16,29 +16,8 @@ use super::tree::{ParamTree, ReadCtx};
 use super::SplitMix64;
 use crate::codec::*;
 
-/// Methods the simulated CPE implements (GetRPCMethodsResponse).
-pub const CPE_METHODS: [&str; 20] = [
-    "GetRPCMethods",
-    "SetParameterValues",
-    "GetParameterValues",
-    "GetParameterNames",
-    "SetParameterAttributes",
-    "GetParameterAttributes",
-    "AddObject",
-    "DeleteObject",
-    "Reboot",
-    "Download",
-    "Upload",
-    "FactoryReset",
-    "GetQueuedTransfers",
-    "GetAllQueuedTransfers",
-    "ScheduleInform",
-    "SetVouchers",
-    "GetOptions",
-    "ScheduleDownload",
-    "CancelTransfer",
-    "ChangeDUState",
-];
+/// Methods the simulated CPE implements (GetRPCMethodsResponse): all of them.
+pub use crate::codec::CPE_METHODS;
 
 /// Most transfers a CPE queues (XSD `TransferList` maxOccurs).
 const MAX_TRANSFERS: usize = 16;
