@@ -668,3 +668,60 @@ fn sigterm_stops_the_server() {
     }
     assert!(s.proc.log_text().contains("stopped"));
 }
+
+/// Files uploaded through the NBI are served to CPEs with range requests (resumed downloads).
+#[test]
+fn file_server_serves_ranges() {
+    let s = Server::start(ServerOpts::default());
+    let content: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+    let (st, f) = s.post_bytes("/api/v1/files?name=fw.bin&version=1.2.3", &content);
+    assert_eq!(st, 201, "{f}");
+    let url = f["url"].as_str().unwrap();
+    let path = &url[url.find("/files/").unwrap()..];
+    let mut c = Conn::open(s.http_port);
+    let r = c.request("GET", path);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body, content);
+    let r = c.request_with("GET", path, &[("Range", "bytes=1000-1999")]);
+    assert_eq!(r.status, 206);
+    assert_eq!(r.header("Content-Range"), Some("bytes 1000-1999/100000"));
+    assert_eq!(r.body, &content[1000..2000]);
+    let r = c.request_with("GET", "/files/no-such-id/x.bin", &[]);
+    assert_eq!(r.status, 404);
+    // And the NBI lists and deletes it.
+    let (_, list) = s.get("/api/v1/files");
+    assert_eq!(list["files"].as_array().unwrap().len(), 1);
+    let id = f["file"]["id"].as_str().unwrap();
+    let r = agent()
+        .delete(&s.nbi(&format!("/api/v1/files/{id}")))
+        .call()
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let r = c.request("GET", path);
+    assert_eq!(r.status, 404);
+}
+
+/// `keelson migrate` applies the embedded migrations once, then reports the database current.
+#[test]
+fn migrate_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = || {
+        let out = std::process::Command::new(BIN)
+            .args(["migrate", "--data-dir"])
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert!(
+        run().contains("applied"),
+        "first run applies the migrations"
+    );
+    assert!(run().contains("up to date"));
+    assert!(dir.path().join("keelson.db").exists());
+}

@@ -71,10 +71,17 @@ impl Conn {
     }
 
     pub fn request(&mut self, method: &str, path: &str) -> Resp {
-        let head = format!(
+        self.request_with(method, path, &[])
+    }
+
+    pub fn request_with(&mut self, method: &str, path: &str, extra: &[(&str, &str)]) -> Resp {
+        let mut head = format!(
             "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: 0\r\n",
             self.port
         );
+        for (k, v) in extra {
+            head.push_str(&format!("{k}: {v}\r\n"));
+        }
         self.send(head, b"")
     }
 
