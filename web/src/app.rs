@@ -27,15 +27,35 @@ pub struct AppState {
 }
 
 /// Per-TCP-connection facts, attached by `on_connect` and read by the CWMP handler.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ConnInfo {
     pub id: u64,
     pub tls: bool,
-    /// A client certificate was presented and verified by rustls.
-    pub client_cert: bool,
+    /// Names (subject CN, DNS SANs) of the client certificate rustls verified, if any.
+    pub client_cert: Option<Arc<[String]>>,
 }
 
 static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
+
+/// Subject common names and DNS subject-alternative names of a certificate.
+pub fn certificate_names(der: &[u8]) -> Vec<String> {
+    let Ok((_, cert)) = x509_parser::parse_x509_certificate(der) else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = cert
+        .subject()
+        .iter_common_name()
+        .filter_map(|cn| cn.as_str().ok().map(str::to_string))
+        .collect();
+    if let Ok(Some(san)) = cert.subject_alternative_name() {
+        for n in &san.value.general_names {
+            if let x509_parser::extensions::GeneralName::DNSName(d) = n {
+                names.push(d.to_string());
+            }
+        }
+    }
+    names
+}
 
 fn on_connect(conn: &dyn Any, ext: &mut Extensions) {
     let id = NEXT_CONN.fetch_add(1, Ordering::Relaxed);
@@ -46,7 +66,8 @@ fn on_connect(conn: &dyn Any, ext: &mut Extensions) {
             .get_ref()
             .1
             .peer_certificates()
-            .is_some_and(|c| !c.is_empty());
+            .and_then(|c| c.first())
+            .map(|c| Arc::from(certificate_names(c)));
         ext.insert(ConnInfo {
             id,
             tls: true,
@@ -56,7 +77,7 @@ fn on_connect(conn: &dyn Any, ext: &mut Extensions) {
         ext.insert(ConnInfo {
             id,
             tls: false,
-            client_cert: false,
+            client_cert: None,
         });
     }
 }

@@ -181,16 +181,16 @@ async fn endpoint(
             );
         }
     }
-    let conn = req.conn_data::<ConnInfo>().copied().unwrap_or(ConnInfo {
+    let conn = req.conn_data::<ConnInfo>().cloned().unwrap_or(ConnInfo {
         id: 0,
         tls: false,
-        client_cert: false,
+        client_cert: None,
     });
     let body = match read_body(&req, payload, state.limits.max_body_bytes).await {
         Ok(b) => b,
         Err(resp) => {
             tracing::warn!(remote = ?req.peer_addr(), status = %resp.status(), "CWMP body rejected");
-            abort_conn_session(&state, &req, conn, "bad body").await;
+            abort_conn_session(&state, &req, &conn, "bad body").await;
             return resp;
         }
     };
@@ -204,17 +204,18 @@ async fn endpoint(
                     codec::CodecError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
                     _ => StatusCode::BAD_REQUEST,
                 };
-                let sid = find_session(&state, &req, conn);
-                tracing::warn!(remote = ?req.peer_addr(), session = ?sid, error = %e, "malformed CWMP message");
-                abort_conn_session(&state, &req, conn, &e.to_string()).await;
+                let sid = find_session(&state, &req, &conn);
+                let device = sid.as_ref().and_then(|s| session_device(&state, s));
+                tracing::warn!(remote = ?req.peer_addr(), device = ?device, session = ?sid, error = %e, "malformed CWMP message");
+                abort_conn_session(&state, &req, &conn, &e.to_string()).await;
                 return close(HttpResponse::build(status), e.to_string());
             }
         }
     };
-    match find_session(&state, &req, conn) {
-        Some(sid) => continue_session(&state, &req, conn, sid, envelope).await,
+    match find_session(&state, &req, &conn) {
+        Some(sid) => continue_session(&state, &req, &conn, sid, envelope).await,
         None => match envelope {
-            Some(env) => new_session(&state, &req, conn, env).await,
+            Some(env) => new_session(&state, &req, &conn, env).await,
             None => {
                 tracing::warn!(remote = ?req.peer_addr(), "empty POST outside a session");
                 close(HttpResponse::BadRequest(), "Invalid session")
@@ -223,14 +224,21 @@ async fn endpoint(
     }
 }
 
-fn find_session(state: &AppState, req: &HttpRequest, conn: ConnInfo) -> Option<String> {
+/// The device of a live session (for log lines about messages that could not be parsed).
+fn session_device(state: &AppState, sid: &str) -> Option<String> {
+    let entry = state.sessions.by_id.get(sid)?.clone();
+    let live = entry.try_lock().ok()?;
+    Some(live.session.device_id.clone())
+}
+
+fn find_session(state: &AppState, req: &HttpRequest, conn: &ConnInfo) -> Option<String> {
     if let Some(sid) = state.sessions.by_conn.get(&conn.id) {
         return Some(sid.clone());
     }
     cookie_sid(req).filter(|sid| state.sessions.by_id.contains_key(sid))
 }
 
-async fn abort_conn_session(state: &AppState, req: &HttpRequest, conn: ConnInfo, reason: &str) {
+async fn abort_conn_session(state: &AppState, req: &HttpRequest, conn: &ConnInfo, reason: &str) {
     if let Some(sid) = find_session(state, req, conn) {
         end_session(state, &sid, reason).await;
     }
@@ -274,12 +282,16 @@ pub async fn sweep_expired(state: &AppState) {
 async fn authenticate(
     state: &AppState,
     req: &HttpRequest,
-    conn: ConnInfo,
+    conn: &ConnInfo,
     device_id: &str,
 ) -> Option<HttpResponse> {
     let auth = state.auth.as_ref()?;
-    if conn.client_cert {
-        return None;
+    // A verified client certificate authenticates the device it names (checklist §1.9).
+    if let Some(names) = &conn.client_cert {
+        if cert_names_device(names, device_id) {
+            return None;
+        }
+        tracing::warn!(device = %device_id, names = ?names, "client certificate does not name this device; falling back to HTTP authentication");
     }
     if let Some(a) = state.sessions.authed.get(&conn.id) {
         if a.0 == device_id {
@@ -348,6 +360,20 @@ async fn authenticate(
     }
 }
 
+/// True if a certificate name identifies the device: its canonical id, `OUI-ProductClass-Serial`
+/// or `OUI-Serial` unescaped, or the bare SerialNumber (case-insensitive).
+fn cert_names_device(names: &[String], device_id: &str) -> bool {
+    let parts: Vec<String> = device_id.split('-').map(percent_decode).collect();
+    let mut accepted = vec![device_id.to_string(), parts.join("-")];
+    if let (Some(oui), Some(serial)) = (parts.first(), parts.last()) {
+        accepted.push(format!("{oui}-{serial}"));
+        accepted.push(serial.clone());
+    }
+    names
+        .iter()
+        .any(|n| accepted.iter().any(|a| a.eq_ignore_ascii_case(n)))
+}
+
 fn percent_decode(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
@@ -381,7 +407,7 @@ fn percent_encode(s: &str) -> String {
 async fn new_session(
     state: &AppState,
     req: &HttpRequest,
-    conn: ConnInfo,
+    conn: &ConnInfo,
     env: Envelope,
 ) -> HttpResponse {
     let device_id = match &env.body {
@@ -513,7 +539,7 @@ fn render(state: &AppState, reply: Reply) -> HttpResponse {
 async fn continue_session(
     state: &AppState,
     req: &HttpRequest,
-    conn: ConnInfo,
+    conn: &ConnInfo,
     sid: String,
     envelope: Option<Envelope>,
 ) -> HttpResponse {
@@ -637,5 +663,20 @@ mod tests {
         );
         assert_eq!(percent_decode("HGW%2D1000"), "HGW-1000");
         assert_eq!(percent_decode("bad%2"), "bad%2");
+    }
+
+    #[test]
+    fn certificate_names_bind_to_the_device() {
+        let id = "001A2B-HGW%2D1000-SN0123456789";
+        for ok in [
+            id,
+            "001A2B-HGW-1000-SN0123456789",
+            "001A2B-SN0123456789",
+            "sn0123456789",
+        ] {
+            assert!(cert_names_device(&[ok.to_string()], id), "{ok}");
+        }
+        assert!(!cert_names_device(&["SN999".to_string()], id));
+        assert!(!cert_names_device(&[], id));
     }
 }

@@ -725,3 +725,101 @@ fn migrate_command() {
     assert!(run().contains("up to date"));
     assert!(dir.path().join("keelson.db").exists());
 }
+
+/// With `client_ca` configured, a client certificate issued by that CA and naming the device
+/// authenticates it without HTTP authentication; a certificate naming another device does not.
+#[test]
+fn client_certificate_authenticates_its_device() {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+    use std::io::{Read, Write};
+    use std::sync::Arc;
+
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(DnType::CommonName, "Test CPE CA");
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    let client = |cn: &str| {
+        let key = KeyPair::generate().unwrap();
+        let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+        p.distinguished_name.push(DnType::CommonName, cn);
+        let cert = p.signed_by(&key, &ca_cert, &ca_key).unwrap();
+        (cert, key)
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let ca_path = dir.path().join("ca.pem");
+    std::fs::write(&ca_path, ca_cert.pem()).unwrap();
+    let s = Server::start(ServerOpts {
+        cwmp_toml: format!(
+            "auth = \"digest\"\npassword = \"pw\"\nclient_ca = {:?}\n",
+            ca_path.to_string_lossy()
+        ),
+        ..Default::default()
+    });
+
+    let status = |cn: &str| -> u16 {
+        let (cert, key) = client(cn);
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let cfg = rustls::ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(acs::connreq::AcceptAnyServerCert(provider)))
+            .with_client_auth_cert(
+                vec![cert.der().clone()],
+                rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+            )
+            .unwrap();
+        let conn =
+            rustls::ClientConnection::new(Arc::new(cfg), "localhost".try_into().unwrap()).unwrap();
+        let tcp = std::net::TcpStream::connect(("127.0.0.1", s.https_port)).unwrap();
+        let mut tls = rustls::StreamOwned::new(conn, tcp);
+        // Reads one response: status and body (by Content-Length).
+        fn read_resp(tls: &mut impl Read) -> (u16, usize) {
+            let mut head = Vec::new();
+            let mut b = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") {
+                tls.read_exact(&mut b).unwrap();
+                head.push(b[0]);
+            }
+            let head = String::from_utf8_lossy(&head).to_string();
+            let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+            let len = head
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().parse().unwrap())
+                })
+                .unwrap_or(0);
+            let mut body = vec![0u8; len];
+            tls.read_exact(&mut body).unwrap();
+            (status, len)
+        }
+        let req = format!(
+            "POST / HTTP/1.1\r\nHost: localhost\r\nContent-Type: text/xml\r\nContent-Length: {}\r\n\r\n{INFORM}",
+            INFORM.len()
+        );
+        tls.write_all(req.as_bytes()).unwrap();
+        let (status, _) = read_resp(&mut tls);
+        if status == 200 {
+            // End the session so the next one is not refused as concurrent.
+            tls.write_all(b"POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\n\r\n")
+                .unwrap();
+            assert_eq!(read_resp(&mut tls).0, 204);
+        }
+        status
+    };
+    assert_eq!(
+        status("SN0123456789"),
+        200,
+        "a certificate naming the device authenticates it"
+    );
+    assert_eq!(status("001A2B-HGW-1000-SN0123456789"), 200);
+    assert_eq!(
+        status("SN-SOMEONE-ELSE"),
+        401,
+        "another device's certificate falls back to Digest"
+    );
+}
