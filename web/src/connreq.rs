@@ -133,3 +133,48 @@ impl CrManager {
             .await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn one_request_per_device_per_interval() {
+        let cr = CrManager::new(&ConnectionRequestConfig {
+            min_interval_secs: 60,
+            timeout_secs: 2,
+            ..Default::default()
+        });
+        // A closed loopback port: the first attempt is made (and refused), the second is not.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let url = format!("http://127.0.0.1:{port}/cr");
+        let target = || CrTarget {
+            device_id: "dev-1",
+            url: Some(&url),
+            udp_address: None,
+            username: None,
+            password: None,
+        };
+        assert_eq!(cr.request(target()).await.result, "refused");
+        assert_eq!(cr.request(target()).await.result, "rate_limited");
+        let other = CrTarget {
+            device_id: "dev-2",
+            ..target()
+        };
+        assert_eq!(
+            cr.request(other).await.result,
+            "refused",
+            "limits are per device"
+        );
+        let no_url = CrTarget {
+            device_id: "dev-3",
+            url: None,
+            ..target()
+        };
+        assert_eq!(cr.request(no_url).await.result, "no_url");
+    }
+}
