@@ -24,6 +24,8 @@ pub struct AppState {
     pub style: acs::codec::OutputStyle,
     pub cr: CrManager,
     pub public_url: String,
+    /// Broadband Forum data models (built-in plus `datamodel.dirs`).
+    pub dm: datamodel::Registry,
 }
 
 /// Per-TCP-connection facts, attached by `on_connect` and read by the CWMP handler.
@@ -153,6 +155,13 @@ pub async fn build_state(cfg: Config) -> anyhow::Result<Arc<AppState>> {
     };
     let public_url = cfg.public_url();
     let cr = CrManager::new(&cfg.connection_request);
+    let started = std::time::Instant::now();
+    let dm = crate::dm::load_registry(&cfg.datamodel.dirs)?;
+    tracing::info!(
+        models = dm.models().count(),
+        ms = started.elapsed().as_millis() as u64,
+        "data models ready"
+    );
     Ok(Arc::new(AppState {
         cfg,
         store,
@@ -162,6 +171,7 @@ pub async fn build_state(cfg: Config) -> anyhow::Result<Arc<AppState>> {
         style,
         cr,
         public_url,
+        dm,
     }))
 }
 

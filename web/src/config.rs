@@ -22,7 +22,16 @@ pub struct Config {
     pub cwmp: CwmpConfig,
     pub nbi: NbiConfig,
     pub connection_request: ConnectionRequestConfig,
+    pub datamodel: DatamodelConfig,
     pub log: LogConfig,
+}
+
+/// Data models beyond the built-in TR-181 Device:2 and TR-098 InternetGatewayDevice:1.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatamodelConfig {
+    /// Directories of BBF cwmp-datamodel XML files (full, or with imports resolved among them).
+    pub dirs: Vec<PathBuf>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -113,6 +122,7 @@ impl Default for Config {
             cwmp: CwmpConfig::default(),
             nbi: NbiConfig::default(),
             connection_request: ConnectionRequestConfig::default(),
+            datamodel: DatamodelConfig::default(),
             log: LogConfig::default(),
         }
     }

@@ -4,6 +4,7 @@ mod app;
 mod config;
 mod connreq;
 mod cwmp;
+mod dm;
 mod files;
 mod nbi;
 mod persist;
@@ -35,6 +36,29 @@ enum Command {
     Sim(sim::SimArgs),
     /// Print the effective configuration as TOML.
     Config(ConfigFlags),
+    /// Broadband Forum data models: summaries, definitions, value checks.
+    #[command(subcommand)]
+    Datamodel(DatamodelCommand),
+}
+
+#[derive(Subcommand)]
+enum DatamodelCommand {
+    /// Models in a BBF XML file or directory, with counts of objects, parameters and profiles.
+    Info { path: std::path::PathBuf },
+    /// The definition and description of a parameter or object path.
+    Show {
+        path: String,
+        /// Extra model directories (besides the built-in TR-181 and TR-098).
+        #[arg(long = "dir")]
+        dirs: Vec<std::path::PathBuf>,
+    },
+    /// Checks a value against a parameter's definition.
+    Validate {
+        path: String,
+        value: String,
+        #[arg(long = "dir")]
+        dirs: Vec<std::path::PathBuf>,
+    },
 }
 
 fn init_tracing(filter: &str, json: bool) {
@@ -52,8 +76,28 @@ fn init_tracing(filter: &str, json: bool) {
     }
 }
 
-fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+fn cmd_to_args(cmd: DatamodelCommand) -> dm::CliCommand {
+    match cmd {
+        DatamodelCommand::Info { path } => dm::CliCommand::Info(path),
+        DatamodelCommand::Show { path, dirs } => dm::CliCommand::Show { path, dirs },
+        DatamodelCommand::Validate { path, value, dirs } => {
+            dm::CliCommand::Validate { path, value, dirs }
+        }
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // One clear line (with its causes), not a backtrace.
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(flags) => {
             let cfg = Config::load(&flags)?;
@@ -87,5 +131,6 @@ fn main() -> anyhow::Result<()> {
             print!("{}", toml::to_string_pretty(&cfg)?);
             Ok(())
         }
+        Command::Datamodel(cmd) => dm::cli(cmd_to_args(cmd)),
     }
 }

@@ -112,7 +112,7 @@ async fn get_device(id: web::Path<String>, state: web::Data<AppState>) -> HttpRe
         Err(e) => return store_error(e),
     };
     let params = match state.store.get_parameters(&id, None).await {
-        Ok(p) => p,
+        Ok(p) => annotated(&state, &device.root_object, p),
         Err(e) => return store_error(e),
     };
     let events = match state.store.get_events(&id, 50).await {
@@ -145,10 +145,24 @@ async fn get_parameters(
     q: web::Query<PrefixQuery>,
     state: web::Data<AppState>,
 ) -> HttpResponse {
+    let root = match state.store.get_device(&id).await {
+        Ok(Some(d)) => d.root_object,
+        Ok(None) => return error(StatusCode::NOT_FOUND, format!("no device {id}")),
+        Err(e) => return store_error(e),
+    };
     match state.store.get_parameters(&id, q.prefix.as_deref()).await {
-        Ok(p) => HttpResponse::Ok().json(json!({ "parameters": p })),
+        Ok(p) => HttpResponse::Ok().json(json!({ "parameters": annotated(&state, &root, p) })),
         Err(e) => store_error(e),
     }
+}
+
+/// Parameter rows with the model's type, access and one-line description.
+fn annotated(state: &AppState, root: &str, rows: Vec<store::ParameterRow>) -> Vec<Value> {
+    let rows = rows
+        .into_iter()
+        .map(|r| serde_json::to_value(r).unwrap_or(Value::Null))
+        .collect();
+    crate::dm::annotate(state.dm.model_for_root(root), rows)
 }
 
 #[derive(Deserialize)]
@@ -245,10 +259,22 @@ async fn create_task(
             ),
         );
     }
-    let args = match prepare_args(&state, &device_id, &body.kind, body.args).await {
+    let mut args = match prepare_args(&state, &body.kind, body.args).await {
         Ok(a) => a,
         Err(resp) => return resp,
     };
+    // The device's model refuses what the device would refuse, and types the values.
+    if let Err(resp) = check_with_model(
+        &state,
+        &device_id,
+        &device.root_object,
+        &body.kind,
+        &mut args,
+    )
+    .await
+    {
+        return resp;
+    }
     // Refuse now what the session would refuse later.
     let probe = acs::session::TaskSpec {
         id: 0,
@@ -325,11 +351,10 @@ async fn create_task(
     }
 }
 
-/// Fills in what the operator need not spell out: SPV value types from the device's last
-/// report, Download URL/size from a stored file, the Upload target on our receiver.
+/// Fills in what the operator need not spell out: the SPV short form, Download URL/size from a
+/// stored file, the Upload target on our receiver.
 async fn prepare_args(
     state: &AppState,
-    device_id: &str,
     kind: &str,
     mut args: Value,
 ) -> Result<Value, HttpResponse> {
@@ -356,27 +381,6 @@ async fn prepare_args(
                 obj.insert("parameter_list".into(), Value::Array(list));
             }
             obj.entry("parameter_key").or_insert(json!(""));
-            let known = state
-                .store
-                .get_parameters(device_id, None)
-                .await
-                .map_err(store_error)?;
-            if let Some(Value::Array(list)) = obj.get_mut("parameter_list") {
-                for item in list.iter_mut() {
-                    let Some(p) = item.as_object_mut() else {
-                        continue;
-                    };
-                    if p.get("xsi_type").map_or(true, Value::is_null) {
-                        let name = p.get("name").and_then(Value::as_str).unwrap_or("");
-                        let ty = known
-                            .iter()
-                            .find(|k| k.path == name)
-                            .and_then(|k| k.xsd_type.clone())
-                            .unwrap_or_else(|| "xsd:string".into());
-                        p.insert("xsi_type".into(), json!(ty));
-                    }
-                }
-            }
         }
         "Download" | "ScheduleDownload" => {
             if let Some(file_id) = obj
@@ -465,6 +469,58 @@ async fn prepare_args(
         _ => {}
     }
     Ok(args)
+}
+
+/// Checks a task against the device's data model and types SetParameterValues values: the
+/// device's last reported xsi:type, else the model's, else xsd:string. A refusal lists every bad
+/// item with its reason (HTTP 422).
+async fn check_with_model(
+    state: &AppState,
+    device_id: &str,
+    root: &str,
+    kind: &str,
+    args: &mut Value,
+) -> Result<(), HttpResponse> {
+    let known = if kind == "SetParameterValues" {
+        state
+            .store
+            .get_parameters(device_id, None)
+            .await
+            .map_err(store_error)?
+    } else {
+        Vec::new()
+    };
+    let reported = |path: &str| {
+        known
+            .iter()
+            .find(|k| k.path == path)
+            .and_then(|k| k.xsd_type.clone())
+    };
+    if let Some(model) = state.dm.model_for_root(root) {
+        if let Err(problems) = crate::dm::check_task(model, kind, args, reported) {
+            tracing::info!(device = %device_id, kind, problems = problems.len(), "task refused by the data model");
+            return Err(HttpResponse::UnprocessableEntity().json(json!({
+                "error": format!("{kind} refused by the {} data model", model.name()),
+                "problems": problems,
+            })));
+        }
+    }
+    if let Some(Value::Array(list)) = args.get_mut("parameter_list") {
+        for item in list.iter_mut() {
+            let Some(p) = item.as_object_mut() else {
+                continue;
+            };
+            if p.get("xsi_type")
+                .and_then(Value::as_str)
+                .map_or(true, str::is_empty)
+            {
+                let name = p.get("name").and_then(Value::as_str).unwrap_or("");
+                let ty = reported(name).unwrap_or_else(|| "xsd:string".into());
+                p.insert("xsi_type".into(), json!(ty));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn urlencode(s: &str) -> String {
