@@ -104,7 +104,17 @@ impl Loader {
             file: path.to_path_buf(),
             source,
         })?;
-        self.load_bytes_keyed(path, key, &bytes)
+        match self.load_bytes_keyed(path, key.clone(), &bytes) {
+            // A BBF support file whose DOCTYPE we refuse: read our pre-expanded copy instead.
+            Err(e @ DmError::DocType { .. }) => {
+                let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+                match crate::expanded_copy(name) {
+                    Some(expanded) => self.load_bytes_keyed(path, key, &expanded),
+                    None => Err(e),
+                }
+            }
+            other => other,
+        }
     }
 
     /// Parses and registers an in-memory document under the name `file`.

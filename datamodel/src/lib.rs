@@ -49,6 +49,24 @@ const BUILTIN: [(&str, &[u8]); 2] = [
     ),
 ];
 
+/// BBF support files published with a DOCTYPE internal subset (literal entities used in
+/// patterns). We never process DTDs, so a copy with those entities expanded offline is embedded
+/// and read in place of an on-disk file of the same name that is refused for its DOCTYPE.
+const EXPANDED: [(&str, &[u8]); 1] = [(
+    "tr-106-types.xml",
+    include_bytes!("../models/tr-106-types.xml.gz"),
+)];
+
+/// The pre-expanded embedded copy of a BBF support file, if there is one for this file name.
+pub(crate) fn expanded_copy(file_name: &str) -> Option<Vec<u8>> {
+    let (_, gz) = EXPANDED.iter().find(|(n, _)| *n == file_name)?;
+    let mut xml = Vec::with_capacity(gz.len() * 5);
+    flate2::read::GzDecoder::new(*gz)
+        .read_to_end(&mut xml)
+        .ok()?;
+    Some(xml)
+}
+
 /// The file names of the embedded models (BBF-published `-full.xml` files, gzip-compressed in
 /// the library).
 pub const BUILTIN_FILES: [&str; 2] = [BUILTIN[0].0, BUILTIN[1].0];
