@@ -181,7 +181,7 @@ pub fn annotate(model: Option<&Model>, rows: Vec<Value>) -> Vec<Value> {
                     }
                     Lookup::Object(o) => {
                         obj.insert("model_access".into(), json!(format!("{:?}", o.access)));
-                        obj.insert("description".into(), json!(first_sentence(&o.description)));
+                        obj.insert("description".into(), json!(o.summary_line()));
                     }
                     Lookup::VendorExtension => {
                         obj.insert("vendor_extension".into(), json!(true));
@@ -192,14 +192,6 @@ pub fn annotate(model: Option<&Model>, rows: Vec<Value>) -> Vec<Value> {
             row
         })
         .collect()
-}
-
-fn first_sentence(s: &str) -> String {
-    let s = s.trim();
-    match s.find(". ") {
-        Some(i) => s[..=i].to_string(),
-        None => s.lines().next().unwrap_or("").to_string(),
-    }
 }
 
 /// `keelson datamodel …`
