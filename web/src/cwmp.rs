@@ -97,6 +97,17 @@ fn close(mut b: HttpResponseBuilder, body: impl Into<String>) -> HttpResponse {
         .body(body.into())
 }
 
+/// 503 + Retry-After + close: the CPE retries later with back-off (checklist H13; never 8005).
+fn busy(state: &AppState) -> HttpResponse {
+    HttpResponse::ServiceUnavailable()
+        .insert_header((
+            header::RETRY_AFTER,
+            state.cfg.cwmp.retry_after_secs.to_string(),
+        ))
+        .force_close()
+        .finish()
+}
+
 fn cookie_sid(req: &HttpRequest) -> Option<String> {
     // Some CPEs join cookies with ',' instead of ';' (checklist §1.10).
     for v in req.headers().get_all(header::COOKIE) {
@@ -318,15 +329,7 @@ async fn authenticate(
         Ok(c) => c,
         Err(e) => {
             tracing::error!(device = %device_id, error = %e, "credential lookup failed");
-            return Some(
-                HttpResponse::ServiceUnavailable()
-                    .insert_header((
-                        header::RETRY_AFTER,
-                        state.cfg.cwmp.retry_after_secs.to_string(),
-                    ))
-                    .force_close()
-                    .finish(),
-            );
+            return Some(busy(state));
         }
     };
     let (user, pass) = match creds.and_then(|c| c.cpe_password.map(|p| (c.cpe_username, p))) {
@@ -437,24 +440,12 @@ async fn new_session(
             end_session(state, &old, "superseded by a new Inform").await;
         } else {
             tracing::warn!(device = %device_id, "Inform while the device is already in session");
-            return HttpResponse::ServiceUnavailable()
-                .insert_header((
-                    header::RETRY_AFTER,
-                    state.cfg.cwmp.retry_after_secs.to_string(),
-                ))
-                .force_close()
-                .finish();
+            return busy(state);
         }
     }
     if state.sessions.active() >= state.cfg.cwmp.max_sessions {
         tracing::warn!(device = %device_id, active = state.sessions.active(), "overloaded: refusing session");
-        return HttpResponse::ServiceUnavailable()
-            .insert_header((
-                header::RETRY_AFTER,
-                state.cfg.cwmp.retry_after_secs.to_string(),
-            ))
-            .force_close()
-            .finish();
+        return busy(state);
     }
     let sid = hex::encode(rand::random::<[u8; 16]>());
     let span = info_span!("cwmp", device = %device_id, session = %sid);
@@ -482,13 +473,7 @@ async fn new_session(
             Ok(p) => p,
             Err(e) => {
                 tracing::error!(error = %e, "persisting Inform failed; CPE will retry");
-                return HttpResponse::ServiceUnavailable()
-                    .insert_header((
-                        header::RETRY_AFTER,
-                        state.cfg.cwmp.retry_after_secs.to_string(),
-                    ))
-                    .force_close()
-                    .finish();
+                return busy(state);
             }
         };
         let mut conns = HashSet::new();
@@ -631,13 +616,7 @@ async fn finish_step(
         }
         live.session.abort("storage failure");
         state.sessions.remove(sid, live);
-        return HttpResponse::ServiceUnavailable()
-            .insert_header((
-                header::RETRY_AFTER,
-                state.cfg.cwmp.retry_after_secs.to_string(),
-            ))
-            .force_close()
-            .finish();
+        return busy(state);
     }
     let ended = matches!(step.reply, Reply::End | Reply::BadRequest(_));
     if ended {
