@@ -1,21 +1,39 @@
-//! IPDR/SP version 2 protocol core for Keelson's bulk-data collector.
+//! IPDR/SP version 2 for Keelson's bulk-data collector: a sans-IO protocol core and thin
+//! async transports around it.
 //!
-//! This crate never does I/O. It is three layers, each usable alone:
+//! The core does no I/O. It is four layers, each usable alone:
 //!
 //! * [`codec`]: every IPDR/SP message, encode and decode, plus the streaming [`Framer`]
 //!   and UDP version discovery;
 //! * [`xdr`]: template-driven decoding of DATA records ([`Template`], [`decode_record`]);
 //! * [`collector`]: the collector side of the protocol as a state machine: messages, time
 //!   and storage-durability notifications in; messages to send, records to persist, events
-//!   and close out.
+//!   and close out;
+//! * [`exporter`]: the exporter side as a state machine (record queues, DSNs, windowing,
+//!   resending after reconnection).
 //!
-//! The transport glue (TCP/SCTP sockets, timers, the store's batch writer) feeds these and
-//! carries out what they return. Acknowledgements follow durability, never precede it.
+//! The async glue (tokio) feeds these and carries out what they return:
+//!
+//! * [`tcp`]: the collector over TCP, accepting ([`tcp::serve`]) and dialling
+//!   ([`tcp::dial`]), with UDP version discovery; records go to a [`RecordSink`] and are
+//!   acknowledged only after its commit resolves. Acknowledgements follow durability,
+//!   never precede it;
+//! * [`sctp`]: the same connection loop over kernel SCTP (when the kernel has it);
+//! * [`sim`]: an exporter simulator streaming TR-232 BulkDataReport records, in either
+//!   connection direction, for tests, load runs and `keelson sim ipdr`.
 
 pub mod codec;
 pub mod collector;
+pub mod exporter;
+pub mod sctp;
+pub mod sim;
+pub mod tcp;
+pub mod transport;
 pub mod xdr;
 
 pub use codec::{Body, FrameError, Framer, Message, MessageId};
 pub use collector::{Collector, CollectorConfig, Event, Output, Record};
+pub use exporter::{Exporter, ExporterConfig, ExporterEvent, ExporterOutput, ExporterSession};
+pub use transport::{RecordSink, Shutdown, ShutdownTrigger, SinkError, SinkFuture, TransportConfig};
 pub use xdr::{decode_record, encode_record, FieldName, RecordError, Template, TypeId, Value};
+pub mod bulkhttp;
