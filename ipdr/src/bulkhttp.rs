@@ -227,7 +227,11 @@ fn parse_csv(text: &str, format: ReportFormat) -> Result<Vec<Report>, BulkError>
                 let row = row.map_err(|e| BulkError::Csv(e.to_string()))?;
                 let time = match ts_col {
                     Some(c) => Some(parse_time(&row[c]).ok_or_else(|| {
-                        BulkError::Csv(format!("row {}: bad ReportTimestamp {:?}", line + 2, &row[c]))
+                        BulkError::Csv(format!(
+                            "row {}: bad ReportTimestamp {:?}",
+                            line + 2,
+                            &row[c]
+                        ))
                     })?),
                     None => None,
                 };
@@ -251,7 +255,11 @@ fn parse_csv(text: &str, format: ReportFormat) -> Result<Vec<Report>, BulkError>
                 for (i, h) in headers.iter().enumerate() {
                     if Some(i) == ts_col {
                         report.collection_time = Some(parse_time(&row[i]).ok_or_else(|| {
-                            BulkError::Csv(format!("row {}: bad ReportTimestamp {:?}", line + 2, &row[i]))
+                            BulkError::Csv(format!(
+                                "row {}: bad ReportTimestamp {:?}",
+                                line + 2,
+                                &row[i]
+                            ))
                         })?);
                     } else {
                         report.samples.push((h.clone(), row[i].to_string()));
@@ -274,8 +282,12 @@ mod tests {
             {"CollectionTime":1700000000,"Device.DeviceInfo.UpTime":3600,"Device.WiFi.Radio.1.Enable":true},
             {"CollectionTime":"2023-11-14T22:15:00Z","Device.DeviceInfo.UpTime":3900,"Device.X.Name":"a,b"}
         ]}"#;
-        let r = parse_report("application/json; charset=UTF-8", Some("\"NameValuePair\""), body)
-            .unwrap();
+        let r = parse_report(
+            "application/json; charset=UTF-8",
+            Some("\"NameValuePair\""),
+            body,
+        )
+        .unwrap();
         assert_eq!(r.len(), 2);
         assert_eq!(
             r[0].collection_time.unwrap(),
@@ -284,7 +296,9 @@ mod tests {
         assert!(r[0]
             .samples
             .contains(&("Device.WiFi.Radio.1.Enable".into(), "true".into())));
-        assert!(r[1].samples.contains(&("Device.X.Name".into(), "a,b".into())));
+        assert!(r[1]
+            .samples
+            .contains(&("Device.X.Name".into(), "a,b".into())));
         assert_eq!(
             r[1].collection_time.unwrap(),
             Utc.timestamp_opt(1_700_000_100, 0).unwrap()
@@ -325,10 +339,13 @@ mod tests {
             2023-11-14T22:13:20Z,3600,x\r\n2023-11-14T22:18:20Z,3900,y\r\n";
         let r = parse_report("text/csv", Some("ParameterPerColumn"), col.as_bytes()).unwrap();
         assert_eq!(r.len(), 2);
-        assert_eq!(r[1].samples, vec![
-            ("Device.DeviceInfo.UpTime".into(), "3900".into()),
-            ("Device.X.Name".into(), "y".into())
-        ]);
+        assert_eq!(
+            r[1].samples,
+            vec![
+                ("Device.DeviceInfo.UpTime".into(), "3900".into()),
+                ("Device.X.Name".into(), "y".into())
+            ]
+        );
     }
 
     #[test]
@@ -337,14 +354,44 @@ mod tests {
             ("text/plain", None, b"x", "Content-Type"),
             ("application/json", None, b"{not json", "malformed JSON"),
             ("application/json", None, br#"{"NoReport":[]}"#, "Report"),
-            ("application/json", None, br#"{"Report":[{"A":{"B":1}}]}"#, "scalars"),
-            ("application/json", Some("ParameterPerRow"), br#"{"Report":[]}"#, "does not apply"),
-            ("application/json", None, br#"{"Report":[{"CollectionTime":"yesterday","A":1}]}"#, "CollectionTime"),
+            (
+                "application/json",
+                None,
+                br#"{"Report":[{"A":{"B":1}}]}"#,
+                "scalars",
+            ),
+            (
+                "application/json",
+                Some("ParameterPerRow"),
+                br#"{"Report":[]}"#,
+                "does not apply",
+            ),
+            (
+                "application/json",
+                None,
+                br#"{"Report":[{"CollectionTime":"yesterday","A":1}]}"#,
+                "CollectionTime",
+            ),
             ("application/json", None, br#"{"Report":[]}"#, "no data"),
             ("text/csv", None, b"a,b\r\n1,2\r\n", "BBF-Report-Format"),
-            ("text/csv", Some("ParameterPerRow"), b"a,b\r\n1,2\r\n", "ParameterName"),
-            ("text/csv", Some("ParameterPerColumn"), b"A,B\r\n1\r\n", "malformed CSV"),
-            ("text/csv", Some("ParameterPerRow"), b"ReportTimestamp,ParameterName,ParameterValue\r\nnever,A,1\r\n", "ReportTimestamp"),
+            (
+                "text/csv",
+                Some("ParameterPerRow"),
+                b"a,b\r\n1,2\r\n",
+                "ParameterName",
+            ),
+            (
+                "text/csv",
+                Some("ParameterPerColumn"),
+                b"A,B\r\n1\r\n",
+                "malformed CSV",
+            ),
+            (
+                "text/csv",
+                Some("ParameterPerRow"),
+                b"ReportTimestamp,ParameterName,ParameterValue\r\nnever,A,1\r\n",
+                "ReportTimestamp",
+            ),
             ("application/json", None, b"\xff\xfe", "UTF-8"),
         ];
         for (ct, f, body, want) in cases {

@@ -34,6 +34,8 @@ pub mod xdr;
 pub use codec::{Body, FrameError, Framer, Message, MessageId};
 pub use collector::{Collector, CollectorConfig, Event, Output, Record};
 pub use exporter::{Exporter, ExporterConfig, ExporterEvent, ExporterOutput, ExporterSession};
-pub use transport::{RecordSink, Shutdown, ShutdownTrigger, SinkError, SinkFuture, TransportConfig};
+pub use transport::{
+    RecordSink, Shutdown, ShutdownTrigger, SinkError, SinkFuture, TransportConfig,
+};
 pub use xdr::{decode_record, encode_record, FieldName, RecordError, Template, TypeId, Value};
 pub mod bulkhttp;

@@ -27,6 +27,9 @@ pub enum StoreError {
     /// The database URL or options are unusable.
     #[error("invalid store configuration: {0}")]
     Config(String),
+    /// The request itself is unusable (e.g. an unknown bulk-data source).
+    #[error("invalid request: {0}")]
+    Invalid(String),
     /// A referenced row does not exist (e.g. a task for an unknown device).
     #[error("not found: {0}")]
     NotFound(String),

@@ -29,6 +29,14 @@
 //!   their prepared statements (`cached.rs`); SQLite WAL checkpoints run on
 //!   their own thread (`checkpoint.rs`). On a 2-core box this sustains
 //!   several thousand sessions/s on SQLite (`tests/throughput.rs`).
+//! * **Bulk data** (IPDR collector, HTTP bulk data; `bulkdata.rs`): a batch
+//!   of IPDR records is one write job ([`Store::ipdr_commit`]); a record's
+//!   key (exporter, session, documentId, DSN) is unique, so a resent record
+//!   is stored once and its samples are written only with a new record.
+//!   Every transport ends up as `bulk_samples` rows (device, time, path,
+//!   value, source). Throughput is bound by the bytes written: each sample
+//!   is a row plus an entry in the (device, path, time) index, and every
+//!   commit rewrites the index pages it touched (`benches/ipdr.rs`).
 //! * Timestamps are UTC with microsecond precision; the API speaks
 //!   `DateTime<Utc>`, the tables hold naive UTC `TIMESTAMP`s.
 
@@ -36,6 +44,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
+mod bulkdata;
+mod bulktypes;
 mod cached;
 mod checkpoint;
 mod db;
@@ -49,6 +59,7 @@ mod writer;
 #[cfg(any(test, feature = "testing"))]
 pub mod testpg;
 
+pub use bulktypes::*;
 pub use error::{Result, StoreError};
 pub use types::*;
 
@@ -351,6 +362,155 @@ impl Store {
     pub async fn delete_file(&self, id: &str) -> Result<Option<FileRow>> {
         let id = id.to_string();
         self.write(move |db| ops::delete_file(db, &id)).await
+    }
+}
+
+impl Store {
+    // -- Bulk data: IPDR -----------------------------------------------------
+
+    /// Stores a batch of IPDR records in ONE write job: `session_updates`
+    /// (in order), then each record unless its key (exporter, session,
+    /// document, DSN) is already stored, with its samples only if the record
+    /// was inserted, then the per-document counters (`records`,
+    /// `last_sequence`) and the exporter's `records_total`. Exporter and
+    /// session rows that do not exist yet are created.
+    ///
+    /// All or nothing; once this returns `Ok` the records are durable, so
+    /// the collector may DATA_ACK them. The `fields` JSON is encoded before
+    /// the job is queued, on the caller's task. NUL characters in stored
+    /// text (ids, paths, values) become `.`, as TR-232 does with bytes it
+    /// cannot carry (PostgreSQL text cannot hold NUL).
+    pub async fn ipdr_commit(&self, batch: IpdrBatch) -> Result<IpdrCommitOutcome> {
+        let prepared = bulkdata::prepare_ipdr(batch)?;
+        self.write(move |db| bulkdata::ipdr_commit(db, prepared))
+            .await
+    }
+
+    /// Creates or updates an exporter (its `records_total` is kept;
+    /// `None` fields keep their stored value).
+    pub async fn upsert_ipdr_exporter(&self, exporter: IpdrExporterIn) -> Result<IpdrExporterRow> {
+        let exporter = bulkdata::prepare_exporter(exporter)?;
+        self.write(move |db| bulkdata::upsert_ipdr_exporter(db, exporter))
+            .await
+    }
+
+    /// Records a session start (a document): creates the row, or, for a
+    /// recovered session continuing the same document, updates its
+    /// `config_id` and `template` and clears `stopped_at` (counters and
+    /// `started_at` stay). Creates the exporter row if needed.
+    pub async fn upsert_ipdr_session(
+        &self,
+        exporter_id: &str,
+        session: IpdrSessionIn,
+    ) -> Result<IpdrSessionRow> {
+        let (exporter, prepared) = bulkdata::prepare_session(exporter_id, session)?;
+        self.write(move |db| bulkdata::upsert_ipdr_session(db, &exporter, prepared))
+            .await
+    }
+
+    /// Sets `stopped_at` of a document; `false` if there is no such session.
+    pub async fn stop_ipdr_session(
+        &self,
+        exporter_id: &str,
+        session_id: i32,
+        document_id: &str,
+        stopped_at: DateTime<Utc>,
+    ) -> Result<bool> {
+        // Ids are stored with NUL replaced (see `ipdr_commit`): look them up so.
+        let exporter = bulkdata::strip_nul(exporter_id.to_string());
+        let document = bulkdata::strip_nul(document_id.to_string());
+        let at = sqlconv::to_db(stopped_at);
+        self.write(move |db| bulkdata::stop_ipdr_session(db, &exporter, session_id, document, at))
+            .await
+    }
+
+    /// All exporters, by id.
+    pub async fn list_ipdr_exporters(&self) -> Result<Vec<IpdrExporterRow>> {
+        self.read(bulkdata::list_ipdr_exporters).await
+    }
+
+    /// Sessions (documents), newest start first, at most 1,000; all, or
+    /// those of one exporter.
+    pub async fn list_ipdr_sessions(&self, exporter: Option<&str>) -> Result<Vec<IpdrSessionRow>> {
+        let exporter = exporter.map(str::to_string);
+        self.read(move |db| bulkdata::list_ipdr_sessions(db, exporter.as_deref()))
+            .await
+    }
+
+    /// The highest DSN stored for a document, `None` if none is: what a
+    /// collector seeds its de-duplication with after a restart
+    /// (`Collector::resume_document`).
+    pub async fn last_ipdr_sequence(
+        &self,
+        exporter_id: &str,
+        session_id: i32,
+        document_id: &str,
+    ) -> Result<Option<i64>> {
+        let exporter = bulkdata::strip_nul(exporter_id.to_string());
+        let document = bulkdata::strip_nul(document_id.to_string());
+        self.read(move |db| bulkdata::last_ipdr_sequence(db, &exporter, session_id, &document))
+            .await
+    }
+
+    /// Stored IPDR records, newest first, at most `limit` (1..=10,000); all,
+    /// or those of an exporter and/or a session id.
+    pub async fn query_ipdr_records(
+        &self,
+        exporter: Option<&str>,
+        session_id: Option<i32>,
+        limit: i64,
+    ) -> Result<Vec<IpdrRecordRow>> {
+        let exporter = exporter.map(str::to_string);
+        self.read(move |db| {
+            bulkdata::query_ipdr_records(db, exporter.as_deref(), session_id, limit)
+        })
+        .await
+    }
+
+    // -- Bulk data: samples ----------------------------------------------------
+
+    /// Stores the samples of one bulk-data report (HTTP JSON/CSV) in one
+    /// write job, all or nothing; returns how many were stored. `source` is
+    /// one of [`SAMPLE_SOURCES`]; `device_id` is the canonical id
+    /// ([`canonical_device_id`]) of the reporting device, whether or not the
+    /// ACS knows it yet.
+    pub async fn insert_samples(
+        &self,
+        device_id: Option<String>,
+        source: &str,
+        source_ref: Option<String>,
+        samples: Vec<SampleIn>,
+    ) -> Result<u64> {
+        let prepared = bulkdata::prepare_samples(device_id, source, source_ref, samples)?;
+        if prepared.samples.is_empty() {
+            return Ok(0);
+        }
+        self.write(move |db| bulkdata::insert_samples(db, &prepared))
+            .await
+    }
+
+    /// Samples matching `q`, newest first (`sampled_at`, then insertion).
+    /// Fast with `device_id` (an index on device, path, time); without it
+    /// the whole table is scanned.
+    pub async fn query_samples(&self, q: SampleQuery) -> Result<Vec<SampleRow>> {
+        self.read(move |db| bulkdata::query_samples(db, &q)).await
+    }
+
+    /// Maps a TR-069/TR-232 identity to the ACS device: the canonical id
+    /// ([`canonical_device_id`]) if a device with that id is stored.
+    pub async fn device_exists_by_identity(
+        &self,
+        oui: &str,
+        product_class: &str,
+        serial_number: &str,
+    ) -> Result<Option<String>> {
+        let (oui, pc, sn) = (
+            oui.to_string(),
+            product_class.to_string(),
+            serial_number.to_string(),
+        );
+        self.read(move |db| bulkdata::device_exists_by_identity(db, &oui, &pc, &sn))
+            .await
     }
 }
 

@@ -98,8 +98,72 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    ipdr_exporters (id) {
+        id -> Text,
+        direction -> Text,
+        state -> Text,
+        last_connected_at -> Nullable<Timestamp>,
+        records_total -> BigInt,
+        last_error -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    ipdr_sessions (exporter_id, session_id, document_id) {
+        exporter_id -> Text,
+        session_id -> Integer,
+        document_id -> Text,
+        config_id -> Integer,
+        template -> Text,
+        started_at -> Timestamp,
+        stopped_at -> Nullable<Timestamp>,
+        last_sequence -> Nullable<BigInt>,
+        records -> BigInt,
+    }
+}
+
+diesel::table! {
+    ipdr_records (id) {
+        id -> BigInt,
+        exporter_id -> Text,
+        session_id -> Integer,
+        document_id -> Text,
+        sequence -> BigInt,
+        template_id -> Integer,
+        received_at -> Timestamp,
+        fields -> Text,
+        device_id -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    bulk_samples (id) {
+        id -> BigInt,
+        device_id -> Nullable<Text>,
+        sampled_at -> Timestamp,
+        path -> Text,
+        value -> Text,
+        source -> Text,
+        source_ref -> Nullable<Text>,
+        record_id -> Nullable<BigInt>,
+    }
+}
+
 diesel::joinable!(events -> devices (device_id));
 diesel::joinable!(parameters -> devices (device_id));
 diesel::joinable!(tasks -> devices (device_id));
 
-diesel::allow_tables_to_appear_in_same_query!(devices, events, parameters, tasks, files);
+diesel::joinable!(ipdr_sessions -> ipdr_exporters (exporter_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    devices,
+    events,
+    parameters,
+    tasks,
+    files,
+    ipdr_exporters,
+    ipdr_sessions,
+    ipdr_records,
+    bulk_samples,
+);

@@ -190,7 +190,10 @@ async fn migrations_apply_once(ctx: &Ctx) {
 
     let other = ctx.another_url();
     let applied = Store::migrate(&other).await.unwrap();
-    assert_eq!(applied, vec!["2025-11-21-000000_init".to_string()]);
+    assert_eq!(
+        applied,
+        ["2025-11-21-000000_init", "2025-11-22-000000_bulkdata"]
+    );
     assert!(Store::migrate(&other).await.unwrap().is_empty());
     let s = Store::open(&other, StoreOptions::default()).await.unwrap();
     assert_eq!(s.count_devices().await.unwrap(), 0);

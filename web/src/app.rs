@@ -258,6 +258,28 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         servers.push(srv);
     }
 
+    // The IPDR collector runs on its own runtime so bulk data never competes with the CWMP
+    // workers' event loops.
+    let (ipdr_stop, ipdr_shutdown) = ipdr::transport::Shutdown::new();
+    let ipdr_thread = {
+        let state = state.clone();
+        std::thread::Builder::new()
+            .name("ipdr-collector".into())
+            .spawn(move || -> anyhow::Result<()> {
+                let rt = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .thread_name("ipdr")
+                    .enable_all()
+                    .build()?;
+                rt.block_on(async move {
+                    crate::collector::start(state, ipdr_shutdown.clone()).await?;
+                    let mut wait = ipdr_shutdown;
+                    wait.requested().await;
+                    Ok(())
+                })
+            })?
+    };
+
     // Abort sessions that went idle (checklist §1.4).
     let sweeper = {
         let state = state.clone();
@@ -288,6 +310,12 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     }
     tracing::info!("stopped");
     sweeper.abort();
+    ipdr_stop.trigger();
+    match ipdr_thread.join() {
+        Ok(Err(e)) => tracing::error!(error = %e, "IPDR collector"),
+        Err(_) => tracing::error!("IPDR collector thread panicked"),
+        Ok(Ok(())) => {}
+    }
     Ok(())
 }
 

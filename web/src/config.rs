@@ -23,7 +23,29 @@ pub struct Config {
     pub nbi: NbiConfig,
     pub connection_request: ConnectionRequestConfig,
     pub datamodel: DatamodelConfig,
+    pub ipdr: IpdrConfig,
     pub log: LogConfig,
+}
+
+/// The IPDR/SP bulk-data collector that runs beside the ACS.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct IpdrConfig {
+    pub enabled: bool,
+    /// TCP listen address for exporters that connect in ("" disables).
+    pub listen: String,
+    /// Exporters (e.g. CMTSs) the collector dials, as `host:port`.
+    pub exporters: Vec<String>,
+}
+
+impl Default for IpdrConfig {
+    fn default() -> Self {
+        IpdrConfig {
+            enabled: true,
+            listen: "0.0.0.0:4737".into(),
+            exporters: Vec::new(),
+        }
+    }
 }
 
 /// Data models beyond the built-in TR-181 Device:2 and TR-098 InternetGatewayDevice:1.
@@ -123,6 +145,7 @@ impl Default for Config {
             nbi: NbiConfig::default(),
             connection_request: ConnectionRequestConfig::default(),
             datamodel: DatamodelConfig::default(),
+            ipdr: IpdrConfig::default(),
             log: LogConfig::default(),
         }
     }
@@ -273,6 +296,7 @@ impl Config {
             ("cwmp.http_listen", &self.cwmp.http_listen),
             ("cwmp.https_listen", &self.cwmp.https_listen),
             ("nbi.listen", &self.nbi.listen),
+            ("ipdr.listen", &self.ipdr.listen),
         ] {
             if !value.is_empty() {
                 value

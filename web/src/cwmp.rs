@@ -79,6 +79,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::get().to(|| async { HttpResponse::Ok().body("ok") }),
         )
         .configure(crate::files::cpe_routes)
+        .configure(crate::bulk::routes)
         .default_service(web::to(endpoint));
 }
 
@@ -123,7 +124,7 @@ fn cookie_sid(req: &HttpRequest) -> Option<String> {
     None
 }
 
-async fn read_body(
+pub(crate) async fn read_body(
     req: &HttpRequest,
     payload: web::Payload,
     limit: usize,
@@ -290,7 +291,7 @@ pub async fn sweep_expired(state: &AppState) {
 }
 
 /// Checks the CPE's credentials (checklist §1.9). `None` = authenticated.
-async fn authenticate(
+pub(crate) async fn authenticate(
     state: &AppState,
     req: &HttpRequest,
     conn: &ConnInfo,
@@ -339,7 +340,7 @@ async fn authenticate(
             state.cfg.cwmp.password.clone(),
         ),
     };
-    let result = auth.verify(header, "POST", conn.tls, |name| {
+    let result = auth.verify(header, req.method().as_str(), conn.tls, |name| {
         let decoded = percent_decode(name);
         if user.is_empty() || name == user || decoded == user || name == percent_encode(&user) {
             Some(pass.clone())

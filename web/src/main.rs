@@ -1,6 +1,8 @@
 //! The `keelson` binary: `serve` (ACS + northbound API), `migrate`, `sim` (CPE simulator).
 
 mod app;
+mod bulk;
+mod collector;
 mod config;
 mod connreq;
 mod cwmp;
@@ -9,6 +11,7 @@ mod files;
 mod nbi;
 mod persist;
 mod sim;
+mod sim_ipdr;
 mod tls;
 
 use clap::{Parser, Subcommand};

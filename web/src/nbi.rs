@@ -51,6 +51,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/tasks/{id}", web::get().to(get_task))
             .route("/tasks/{id}", web::delete().to(cancel_task))
             .route("/faults", web::get().to(list_faults))
+            .route("/bulkdata/samples", web::get().to(list_samples))
+            .route("/ipdr/exporters", web::get().to(list_exporters))
+            .route("/ipdr/sessions", web::get().to(list_ipdr_sessions))
             .route("/files", web::get().to(list_files))
             .route("/files", web::post().to(upload_file))
             .route("/files/{id}", web::get().to(get_file))
@@ -717,6 +720,81 @@ async fn delete_file(id: web::Path<String>, state: web::Data<AppState>) -> HttpR
             HttpResponse::NoContent().finish()
         }
         Ok(None) => error(StatusCode::NOT_FOUND, format!("no file {id}")),
+        Err(e) => store_error(e),
+    }
+}
+
+#[derive(Deserialize)]
+struct SampleParams {
+    device: Option<String>,
+    /// Exact path, or a subtree when it ends with '.'.
+    path: Option<String>,
+    /// RFC 3339 bounds: from (inclusive), to (exclusive).
+    from: Option<String>,
+    to: Option<String>,
+    limit: Option<i64>,
+    offset: Option<i64>,
+}
+
+fn rfc3339(
+    name: &str,
+    v: Option<&str>,
+) -> Result<Option<chrono::DateTime<chrono::Utc>>, HttpResponse> {
+    match v {
+        None => Ok(None),
+        Some(s) => chrono::DateTime::parse_from_rfc3339(s)
+            .map(|t| Some(t.with_timezone(&chrono::Utc)))
+            .map_err(|e| {
+                error(
+                    StatusCode::BAD_REQUEST,
+                    format!("{name}: {e} (use RFC 3339)"),
+                )
+            }),
+    }
+}
+
+/// `GET /api/v1/bulkdata/samples?device=&path=&from=&to=`: bulk-data samples, newest first.
+async fn list_samples(q: web::Query<SampleParams>, state: web::Data<AppState>) -> HttpResponse {
+    let q = q.into_inner();
+    let (from, to) = match (
+        rfc3339("from", q.from.as_deref()),
+        rfc3339("to", q.to.as_deref()),
+    ) {
+        (Ok(f), Ok(t)) => (f, t),
+        (Err(r), _) | (_, Err(r)) => return r,
+    };
+    let query = store::SampleQuery {
+        device_id: q.device,
+        path: q.path,
+        from,
+        to,
+        limit: q.limit.unwrap_or(100).clamp(1, 10_000),
+        offset: q.offset.unwrap_or(0).max(0),
+    };
+    match state.store.query_samples(query).await {
+        Ok(s) => HttpResponse::Ok().json(json!({ "samples": s })),
+        Err(e) => store_error(e),
+    }
+}
+
+async fn list_exporters(state: web::Data<AppState>) -> HttpResponse {
+    match state.store.list_ipdr_exporters().await {
+        Ok(e) => HttpResponse::Ok().json(json!({ "exporters": e })),
+        Err(e) => store_error(e),
+    }
+}
+
+#[derive(Deserialize)]
+struct ExporterFilter {
+    exporter: Option<String>,
+}
+
+async fn list_ipdr_sessions(
+    q: web::Query<ExporterFilter>,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    match state.store.list_ipdr_sessions(q.exporter.as_deref()).await {
+        Ok(s) => HttpResponse::Ok().json(json!({ "sessions": s })),
         Err(e) => store_error(e),
     }
 }

@@ -83,6 +83,7 @@ pub struct SimArgs {
 
 impl SimArgs {
     /// The tracing filter the binary should install.
+    #[allow(dead_code)] // used by main.rs; tests/sim_smoke.rs compiles this file on its own
     pub fn log_level(&self) -> String {
         self.log_filter.clone()
     }
@@ -92,6 +93,8 @@ impl SimArgs {
 pub enum SimCommand {
     /// Closed-loop load test: N devices, C concurrent sessions, report sessions/s and latency.
     Load(LoadArgs),
+    /// An IPDR/SP exporter streaming TR-232 bulk-data records to a collector.
+    Ipdr(crate::sim_ipdr::IpdrSimArgs),
 }
 
 /// Identity, credentials and protocol options shared by `sim` and `sim load`.
@@ -231,6 +234,7 @@ pub async fn run(args: SimArgs) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Some(SimCommand::Ipdr(ipdr)) => crate::sim_ipdr::run(ipdr).await,
         None => run_devices(args.run).await,
     }
 }

@@ -4,9 +4,11 @@
 //! Upload transfers, TransferComplete, HTTP and UDP Connection Requests,
 //! Reboot, `--once`, and `keelson sim load`. Everything stays on 127.0.0.1.
 
-#[allow(dead_code)]
 #[path = "../src/sim.rs"]
 mod sim;
+#[allow(dead_code)]
+#[path = "../src/sim_ipdr.rs"]
+mod sim_ipdr;
 
 use std::collections::HashMap;
 use std::convert::Infallible;

@@ -88,6 +88,7 @@ pub struct Server {
     pub http_port: u16,
     pub https_port: u16,
     pub nbi_port: u16,
+    pub ipdr_port: u16,
     pub agent: ureq::Agent,
 }
 
@@ -111,7 +112,8 @@ pub fn agent() -> ureq::Agent {
 impl Server {
     pub fn start(opts: ServerOpts) -> Server {
         let dir = tempfile::tempdir().unwrap();
-        let (http_port, https_port, nbi_port) = (free_port(), free_port(), free_port());
+        let (http_port, https_port, nbi_port, ipdr_port) =
+            (free_port(), free_port(), free_port(), free_port());
         let mut toml = format!(
             "data_dir = {:?}\n",
             dir.path().join("data").to_string_lossy()
@@ -120,7 +122,7 @@ impl Server {
             toml.push_str(&format!("database_url = {url:?}\n"));
         }
         toml.push_str(&format!(
-            "[cwmp]\nhttp_listen = \"127.0.0.1:{http_port}\"\nhttps_listen = \"127.0.0.1:{https_port}\"\n{}\n[nbi]\nlisten = \"127.0.0.1:{nbi_port}\"\n[log]\nlevel = \"info,acs=debug,keelson=debug\"\n{}\n",
+            "[cwmp]\nhttp_listen = \"127.0.0.1:{http_port}\"\nhttps_listen = \"127.0.0.1:{https_port}\"\n{}\n[nbi]\nlisten = \"127.0.0.1:{nbi_port}\"\n[log]\nlevel = \"info,acs=debug,keelson=debug\"\n[ipdr]\nlisten = \"127.0.0.1:{ipdr_port}\"\n{}\n",
             opts.cwmp_toml, opts.extra_toml
         ));
         let cfg = dir.path().join("keelson.toml");
@@ -141,6 +143,7 @@ impl Server {
             http_port,
             https_port,
             nbi_port,
+            ipdr_port,
             agent: agent(),
         };
         server.wait_ready();

@@ -44,8 +44,13 @@ impl Conn {
 
     /// Sends raw head lines (without the final blank line) and a body with Content-Length.
     pub fn post(&mut self, extra_headers: &[(&str, &str)], body: &[u8]) -> Resp {
+        self.post_to("/", extra_headers, body)
+    }
+
+    /// [`post`](Self::post) to another path.
+    pub fn post_to(&mut self, path: &str, extra_headers: &[(&str, &str)], body: &[u8]) -> Resp {
         let mut head = format!(
-            "POST / HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: {}\r\n",
+            "POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: {}\r\n",
             self.port,
             body.len()
         );
