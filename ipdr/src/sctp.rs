@@ -166,8 +166,8 @@ mod imp {
 
     use super::first_message_len;
     use crate::collector::{Direction, ExporterId};
-    use crate::tcp::{exporter_name, log_outcome};
-    use crate::transport::{run_collector, Link, RecordSink, Shutdown, TransportConfig};
+    use crate::tcp::{exporter_name, run_and_log};
+    use crate::transport::{Link, RecordSink, Shutdown, TransportConfig};
 
     /// A connected one-to-one SCTP socket as a [`Link`].
     pub(crate) struct SctpLink {
@@ -397,8 +397,7 @@ mod imp {
                         tasks.spawn(async move {
                             let exporter = exporter_name(cfg.exporter_naming, peer);
                             let link = SctpLink::new(conn);
-                            let o = run_collector(&link, exporter.clone(), Direction::Inbound, &cfg, &*sink, &mut shutdown).await;
-                            log_outcome(&exporter, o.handshake, o.records_committed, &o.reason);
+                            run_and_log(&link, exporter.clone(), Direction::Inbound, &cfg, &*sink, &mut shutdown).await;
                         });
                     }
                     Err(e) => {
@@ -430,7 +429,7 @@ mod imp {
             };
             match attempt {
                 Ok(Ok((link, local))) => {
-                    let o = run_collector(
+                    let handshake = run_and_log(
                         &link,
                         exporter.clone(),
                         Direction::Outbound { local },
@@ -439,8 +438,7 @@ mod imp {
                         &mut shutdown,
                     )
                     .await;
-                    log_outcome(&exporter, o.handshake, o.records_committed, &o.reason);
-                    if o.handshake {
+                    if handshake {
                         backoff = cfg.reconnect_min;
                     }
                 }

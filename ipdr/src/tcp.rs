@@ -85,6 +85,21 @@ pub(crate) fn exporter_name(naming: ExporterNaming, peer: SocketAddr) -> Exporte
     }
 }
 
+/// Runs the collector over a connected link and logs how the connection ended; returns
+/// whether the handshake completed (callers reset their reconnect back-off on it).
+pub(crate) async fn run_and_log<L: Link>(
+    link: &L,
+    exporter: ExporterId,
+    direction: Direction,
+    cfg: &crate::transport::TransportConfig,
+    sink: &dyn crate::transport::RecordSink,
+    shutdown: &mut crate::transport::Shutdown,
+) -> bool {
+    let o = run_collector(link, exporter.clone(), direction, cfg, sink, shutdown).await;
+    log_outcome(&exporter, o.handshake, o.records_committed, &o.reason);
+    o.handshake
+}
+
 pub(crate) fn log_outcome(exporter: &str, handshake: bool, committed: u64, reason: &CloseReason) {
     match reason {
         CloseReason::Protocol | CloseReason::PeerClosed => tracing::info!(
@@ -143,8 +158,7 @@ pub async fn serve(
                         let exporter = exporter_name(cfg.exporter_naming, peer);
                         tracing::debug!(exporter = &*exporter, %peer, "IPDR exporter connected (TCP)");
                         let link = TcpLink(stream);
-                        let o = run_collector(&link, exporter.clone(), Direction::Inbound, &cfg, &*sink, &mut shutdown).await;
-                        log_outcome(&exporter, o.handshake, o.records_committed, &o.reason);
+                        run_and_log(&link, exporter.clone(), Direction::Inbound, &cfg, &*sink, &mut shutdown).await;
                     });
                 }
                 Err(e) => {
@@ -193,7 +207,7 @@ pub async fn dial(
                     .unwrap_or_else(|_| SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0));
                 tracing::debug!(exporter = %addr, "IPDR collector connected out (TCP)");
                 let link = TcpLink(stream);
-                let o = run_collector(
+                let handshake = run_and_log(
                     &link,
                     exporter.clone(),
                     Direction::Outbound { local },
@@ -202,8 +216,7 @@ pub async fn dial(
                     &mut shutdown,
                 )
                 .await;
-                log_outcome(&exporter, o.handshake, o.records_committed, &o.reason);
-                if o.handshake {
+                if handshake {
                     backoff = cfg.reconnect_min;
                 }
             }

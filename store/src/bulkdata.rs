@@ -846,22 +846,12 @@ pub(crate) fn device_exists_by_identity(
 
 #[cfg(test)]
 mod tests {
-    use std::sync::{Arc, Mutex};
 
-    use diesel::connection::{Instrumentation, InstrumentationEvent, SimpleConnection};
+    use diesel::connection::SimpleConnection;
 
     use super::*;
 
-    #[derive(Default, Clone)]
-    struct Prepares(Arc<Mutex<Vec<String>>>);
-
-    impl Instrumentation for Prepares {
-        fn on_connection_event(&mut self, event: InstrumentationEvent<'_>) {
-            if let InstrumentationEvent::CacheQuery { sql, .. } = event {
-                self.0.lock().unwrap().push(sql.to_string());
-            }
-        }
-    }
+    use crate::cached::Prepares;
 
     /// The hot statements are prepared once per connection, then reused.
     #[test]

@@ -99,31 +99,32 @@ impl<Q> Query for NoRows<Q> {
 
 impl<Q, Conn> RunQueryDsl<Conn> for NoRows<Q> {}
 
+/// Test instrumentation: records the SQL of every statement diesel prepares (a cache miss).
+#[cfg(test)]
+#[derive(Default, Clone)]
+pub(crate) struct Prepares(pub(crate) std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+#[cfg(test)]
+impl diesel::connection::Instrumentation for Prepares {
+    fn on_connection_event(&mut self, event: diesel::connection::InstrumentationEvent<'_>) {
+        if let diesel::connection::InstrumentationEvent::CacheQuery { sql, .. } = event {
+            self.0.lock().unwrap().push(sql.to_string());
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use std::sync::{Arc, Mutex};
 
-    use diesel::connection::{Instrumentation, InstrumentationEvent};
     use diesel::prelude::*;
     use diesel::upsert::excluded;
 
-    use super::Cached;
+    use super::{Cached, Prepares};
 
     diesel::table! {
         kv (k) {
             k -> Text,
             v -> Text,
-        }
-    }
-
-    #[derive(Default, Clone)]
-    struct Prepares(Arc<Mutex<Vec<String>>>);
-
-    impl Instrumentation for Prepares {
-        fn on_connection_event(&mut self, event: InstrumentationEvent<'_>) {
-            if let InstrumentationEvent::CacheQuery { sql, .. } = event {
-                self.0.lock().unwrap().push(sql.to_string());
-            }
         }
     }
 
