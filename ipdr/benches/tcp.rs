@@ -8,6 +8,10 @@
 //! Environment: `IPDR_BENCH_RECORDS` (default 300000), `IPDR_BENCH_LAYOUT` (`structured`,
 //! the default, or `flat`), `IPDR_BENCH_WINDOW` (default 4096).
 
+/// The allocator `keelson` itself uses.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::sync::Arc;
 use std::time::Instant;
 

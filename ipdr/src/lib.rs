@@ -1,11 +1,13 @@
 //! IPDR/SP version 2 for Keelson's bulk-data collector: a sans-IO protocol core and thin
 //! async transports around it.
 //!
-//! The core does no I/O. It is four layers, each usable alone:
+//! The core does no I/O. It is five layers, each usable alone:
 //!
 //! * [`codec`]: every IPDR/SP message, encode and decode, plus the streaming [`Framer`]
 //!   and UDP version discovery;
 //! * [`xdr`]: template-driven decoding of DATA records ([`Template`], [`decode_record`]);
+//! * [`doc`]: whole IPDR documents (IPDR/XML `IPDRDoc` with TR-232 `BulkDataReport`, and
+//!   IPDR/XDR files), parsed and written;
 //! * [`collector`]: the collector side of the protocol as a state machine: messages, time
 //!   and storage-durability notifications in; messages to send, records to persist, events
 //!   and close out;
@@ -24,6 +26,7 @@
 
 pub mod codec;
 pub mod collector;
+pub mod doc;
 pub mod exporter;
 pub mod sctp;
 pub mod sim;

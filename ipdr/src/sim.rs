@@ -687,6 +687,9 @@ struct Sim {
     /// Time and acknowledged count at the previous progress report.
     last_progress: (Instant, u64),
     enc: Vec<u8>,
+    /// Per device, the creation time of its last report: each device's reports get
+    /// strictly increasing times (ms), as a real CPE's would.
+    last_ms: Vec<u64>,
 }
 
 impl Sim {
@@ -732,6 +735,7 @@ impl Sim {
             next_progress: cfg.progress_interval.map(|i| now + i),
             last_progress: (now, 0),
             enc: Vec::with_capacity(1024),
+            last_ms: vec![0; cfg.devices.max(1) as usize],
             cfg,
         }
     }
@@ -816,8 +820,11 @@ impl Sim {
             .map_or(0, |d| d.as_millis() as u64);
         for _ in 0..room {
             self.enc.clear();
+            let device = (self.generated % self.last_ms.len() as u64) as usize;
+            let t = ms.max(self.last_ms[device] + 1);
+            self.last_ms[device] = t;
             self.fleet
-                .encode_report(self.generated, ms, self.cfg.layout, &mut self.enc);
+                .encode_report(self.generated, t, self.cfg.layout, &mut self.enc);
             let record = Bytes::copy_from_slice(&self.enc);
             if self
                 .exp

@@ -609,6 +609,32 @@ impl Decoder<'_, '_> {
     }
 }
 
+/// Decodes one value of the primitive type `type_id` (array and structure flags clear) at
+/// the reader's position, exactly as [`decode_record`] decodes a field of that type.
+/// `None` if the type is not a known primitive. Used by the IPDR/XDR file reader
+/// ([`crate::doc`]), which walks arrays and structures itself.
+pub(crate) fn decode_primitive(
+    type_id: TypeId,
+    r: &mut Reader<'_>,
+    options: &RecordOptions,
+    name: &FieldName,
+) -> Option<Result<Value, RecordError>> {
+    let kind = Kind::primitive(type_id)?;
+    let mut d = Decoder {
+        r: r.clone(),
+        options,
+    };
+    let v = d.value(name, &kind);
+    *r = d.r;
+    Some(v)
+}
+
+/// Fewest bytes one value of the primitive type `type_id` takes on the wire; `None` if the
+/// type is not a known primitive.
+pub(crate) fn primitive_min_len(type_id: TypeId) -> Option<usize> {
+    Kind::primitive(type_id).map(|k| k.min_len())
+}
+
 fn length_prefixed(b: &[u8], f: impl FnOnce([u8; 16]) -> Value) -> Value {
     match b.len() {
         0 => Value::Absent,

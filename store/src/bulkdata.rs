@@ -1,49 +1,68 @@
-//! Bulk-data queries: IPDR exporters, sessions and records, and samples.
+//! Bulk-data queries: IPDR exporters, sessions and records, and bulk-data
+//! reports.
+//!
+//! # Layout
+//!
+//! A bulk-data report (a TR-232 record, an HTTP JSON report, one timestamp
+//! of a CSV report) is ONE `bulk_reports` row: its parameter paths are
+//! interned in `bulk_layouts` (id = 63 bits of the paths' SHA-256, so a
+//! writer needs no lookup) and its values are a JSON array in layout order.
+//! IPDR records of other templates (e.g. DOCSIS SAMIS) are `ipdr_records`
+//! rows with their fields as JSON. Both carry the IPDR key (exporter,
+//! session, document, DSN) under a unique index — reports as (stream, DSN),
+//! the stream being the numbered (exporter, session, document) of
+//! `ipdr_streams` — so a resent record is stored once.
+//!
+//! The by-device index (`bulk_report_index`) is not maintained by the
+//! inserts: [`index_reports`] appends the new reports to it in large chunks
+//! sorted by device, so one commit touches a few index pages per device
+//! instead of one scattered page per report. Reads add the unindexed tail
+//! (`id > bulk_index_state.indexed_upto`) by scanning it.
 //!
 //! # The IPDR commit path
 //!
 //! [`ipdr_commit`] is one writer job per batch of records (typically the
 //! records received since the last DATA_ACK). Everything the job can do
 //! before it reaches the writer thread is done by [`prepare_ipdr`] on the
-//! caller's task (validation, JSON encoding), so the single writer thread
-//! spends its time on binds and B-tree inserts only:
+//! caller's task (validation, layouts, JSON encoding), so the single writer
+//! thread spends its time on binds and B-tree inserts only:
 //!
-//! * records: SQLite inserts them one by one with `INSERT OR IGNORE …
-//!   RETURNING id` (one cached prepared statement, no round trips to save);
-//!   PostgreSQL sends chunks of multi-row `INSERT … ON CONFLICT DO NOTHING
-//!   RETURNING`, and matches the returned keys to the batch. Either way a
-//!   record whose key is already stored (or earlier in the batch) yields no
-//!   id: it is a duplicate, and its samples are skipped.
-//! * samples of the inserted records: SQLite uses multi-row `INSERT`s of
-//!   fixed sizes (64/16/4/1 rows, each a statically typed statement that
-//!   stays prepared); PostgreSQL streams them with binary `COPY FROM`.
-//! * counters: one upsert per (session, document) touched, one update of
-//!   the exporter.
+//! * SQLite inserts records one by one with `INSERT OR IGNORE … RETURNING
+//!   id` (one cached prepared statement per table, no round trips to save);
+//! * PostgreSQL sends chunks of multi-row `INSERT … ON CONFLICT DO NOTHING
+//!   RETURNING` and matches the returned keys to the batch.
+//!
+//! Either way a record whose key is already stored (or earlier in the
+//! batch) is a duplicate. Then one upsert per (session, document) touched
+//! and one update of the exporter keep the counters.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::NaiveDateTime;
 use diesel::dsl::{case_when, max};
 use diesel::prelude::*;
-use diesel::query_builder::{AstPass, QueryFragment, QueryId};
-use diesel::sql_types::{BigInt, Nullable, Text};
-use diesel::sqlite::Sqlite;
+use diesel::sql_types::BigInt;
 use diesel::upsert::excluded;
-use diesel::{PgConnection, SqliteConnection};
+use sha2::{Digest, Sha256};
 
 use crate::bulktypes::*;
 use crate::db::{on, Db};
 use crate::error::{Result, StoreError};
-use crate::ops::prefix_bounds;
-use crate::schema::{bulk_samples, devices, ipdr_exporters, ipdr_records, ipdr_sessions};
+use crate::schema::{
+    bulk_index_state, bulk_layouts, bulk_reports, devices, ipdr_exporters, ipdr_records,
+    ipdr_sessions,
+};
 use crate::sqlconv::to_db;
 
-/// Records per multi-row INSERT on PostgreSQL (8 binds each: well under the
-/// 65,535 bind limit).
+/// Records per multi-row INSERT on PostgreSQL (at most 13 binds each: well
+/// under the 65,535 bind limit).
 const PG_RECORD_CHUNK: usize = 1000;
 
 /// Most sessions [`list_ipdr_sessions`] returns.
 const SESSION_LIST_LIMIT: i64 = 1000;
+
+/// Reports loaded per round while a sample query expands reports.
+const QUERY_REPORT_PAGE: i64 = 256;
 
 // ---------------------------------------------------------------------------
 // Insertable shapes
@@ -62,15 +81,18 @@ struct NewRecord<'a> {
 }
 
 #[derive(Insertable)]
-#[diesel(table_name = bulk_samples, treat_none_as_default_value = false)]
-struct NewSample<'a> {
+#[diesel(table_name = bulk_reports, treat_none_as_default_value = false)]
+struct NewReport<'a> {
     device_id: Option<&'a str>,
     sampled_at: NaiveDateTime,
-    path: &'a str,
-    value: &'a str,
+    received_at: NaiveDateTime,
+    layout_id: i64,
+    vals: &'a str,
+    suspect: bool,
     source: &'a str,
     source_ref: Option<&'a str>,
-    record_id: Option<i64>,
+    stream_id: Option<i64>,
+    sequence: Option<i64>,
 }
 
 #[derive(Insertable)]
@@ -115,21 +137,85 @@ pub(crate) fn strip_nul(s: String) -> String {
     }
 }
 
-fn clean_samples(samples: Vec<SampleIn>) -> Vec<SampleIn> {
-    if !samples
-        .iter()
-        .any(|s| s.path.contains('\0') || s.value.contains('\0'))
-    {
-        return samples;
+/// The `bulk_layouts.id` of a list of paths: 63 bits of SHA-256 over the
+/// paths, each followed by a NUL (which no stored path contains).
+pub(crate) fn layout_id<'a>(paths: impl IntoIterator<Item = &'a str>) -> i64 {
+    let mut h = Sha256::new();
+    for p in paths {
+        h.update(p.as_bytes());
+        h.update([0]);
     }
-    samples
-        .into_iter()
-        .map(|s| SampleIn {
-            path: strip_nul(s.path),
-            value: strip_nul(s.value),
-            sampled_at: s.sampled_at,
-        })
-        .collect()
+    let d = h.finalize();
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&d[..8]);
+    (u64::from_be_bytes(b) >> 1) as i64
+}
+
+/// A report ready for the writer: layout resolved, values encoded.
+pub(crate) struct PreparedReport {
+    sampled_at: NaiveDateTime,
+    layout_id: i64,
+    vals: String,
+    suspect: bool,
+    samples: usize,
+}
+
+/// Turns pairs into reports' layouts and values. Consecutive reports of one
+/// profile have the same paths: those are compared, not hashed again.
+#[derive(Default)]
+struct LayoutBuilder {
+    last_paths: Vec<String>,
+    last_id: Option<i64>,
+    /// Layouts met in this batch: id → paths JSON.
+    layouts: Vec<(i64, String)>,
+    seen: HashSet<i64>,
+}
+
+impl LayoutBuilder {
+    fn report(&mut self, r: ReportIn) -> PreparedReport {
+        let same = self.last_id.is_some()
+            && self.last_paths.len() == r.pairs.len()
+            && self
+                .last_paths
+                .iter()
+                .zip(&r.pairs)
+                .all(|(a, (p, _))| a.as_str() == strip_nul_ref(p));
+        if !same {
+            self.last_paths = r.pairs.iter().map(|(p, _)| strip_nul(p.clone())).collect();
+            let id = layout_id(self.last_paths.iter().map(String::as_str));
+            self.last_id = Some(id);
+            if self.seen.insert(id) {
+                self.layouts.push((
+                    id,
+                    serde_json::to_string(&self.last_paths).expect("strings serialize"),
+                ));
+            }
+        }
+        let vals: Vec<std::borrow::Cow<'_, str>> =
+            r.pairs.iter().map(|(_, v)| strip_nul_ref(v)).collect();
+        PreparedReport {
+            sampled_at: to_db(r.sampled_at),
+            layout_id: self.last_id.expect("set above"),
+            vals: serde_json::to_string(&vals).expect("strings serialize"),
+            suspect: r.suspect,
+            samples: r.pairs.len(),
+        }
+    }
+}
+
+/// What `strip_nul` would make of `s`, for comparisons (rarely allocates).
+fn strip_nul_ref(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.contains('\0') {
+        std::borrow::Cow::Owned(s.replace('\0', "."))
+    } else {
+        std::borrow::Cow::Borrowed(s)
+    }
+}
+
+pub(crate) enum RecordBody {
+    /// `ipdr_records.fields` (JSON text).
+    Fields(String),
+    Report(PreparedReport),
 }
 
 pub(crate) struct PreparedRecord {
@@ -138,9 +224,8 @@ pub(crate) struct PreparedRecord {
     sequence: i64,
     template_id: i32,
     received_at: NaiveDateTime,
-    fields: String,
     device_id: Option<String>,
-    samples: Vec<SampleIn>,
+    body: RecordBody,
 }
 
 pub(crate) enum PreparedSession {
@@ -176,6 +261,7 @@ pub(crate) struct PreparedBatch {
     source: String,
     sessions: Vec<PreparedSession>,
     records: Vec<PreparedRecord>,
+    layouts: Vec<(i64, String)>,
 }
 
 pub(crate) fn prepare_ipdr(batch: IpdrBatch) -> Result<PreparedBatch> {
@@ -197,6 +283,7 @@ pub(crate) fn prepare_ipdr(batch: IpdrBatch) -> Result<PreparedBatch> {
             },
         })
         .collect();
+    let mut layouts = LayoutBuilder::default();
     let records = batch
         .records
         .into_iter()
@@ -206,10 +293,12 @@ pub(crate) fn prepare_ipdr(batch: IpdrBatch) -> Result<PreparedBatch> {
             sequence: r.sequence,
             template_id: r.template_id,
             received_at: to_db(r.received_at),
-            // JSON text escapes NUL itself.
-            fields: r.fields.to_string(),
             device_id: r.device_id.map(strip_nul),
-            samples: clean_samples(r.samples),
+            body: match r.report {
+                Some(rep) => RecordBody::Report(layouts.report(rep)),
+                // JSON text escapes NUL itself.
+                None => RecordBody::Fields(r.fields.to_string()),
+            },
         })
         .collect();
     Ok(PreparedBatch {
@@ -217,6 +306,7 @@ pub(crate) fn prepare_ipdr(batch: IpdrBatch) -> Result<PreparedBatch> {
         source: batch.source,
         sessions,
         records,
+        layouts: layouts.layouts,
     })
 }
 
@@ -231,12 +321,16 @@ pub(crate) fn prepare_session(
     ))
 }
 
-/// The arguments of [`insert_samples`], validated and cleaned.
+/// The arguments of [`insert_samples`], validated and grouped into reports
+/// (one per distinct time, in order of first appearance).
 pub(crate) struct PreparedSamples {
-    pub(crate) device_id: Option<String>,
-    pub(crate) source: String,
-    pub(crate) source_ref: Option<String>,
-    pub(crate) samples: Vec<SampleIn>,
+    device_id: Option<String>,
+    source: String,
+    source_ref: Option<String>,
+    received_at: NaiveDateTime,
+    reports: Vec<PreparedReport>,
+    layouts: Vec<(i64, String)>,
+    pub(crate) samples: usize,
 }
 
 pub(crate) fn prepare_samples(
@@ -246,11 +340,37 @@ pub(crate) fn prepare_samples(
     samples: Vec<SampleIn>,
 ) -> Result<PreparedSamples> {
     check_source(source)?;
+    let total = samples.len();
+    let mut order: Vec<chrono::DateTime<chrono::Utc>> = Vec::new();
+    let mut groups: HashMap<chrono::DateTime<chrono::Utc>, Vec<(String, String)>> = HashMap::new();
+    for s in samples {
+        groups
+            .entry(s.sampled_at)
+            .or_insert_with(|| {
+                order.push(s.sampled_at);
+                Vec::new()
+            })
+            .push((s.path, s.value));
+    }
+    let mut layouts = LayoutBuilder::default();
+    let reports = order
+        .into_iter()
+        .map(|t| {
+            layouts.report(ReportIn {
+                sampled_at: t,
+                suspect: false,
+                pairs: groups.remove(&t).unwrap_or_default(),
+            })
+        })
+        .collect();
     Ok(PreparedSamples {
         device_id: device_id.map(strip_nul),
         source: source.to_string(),
         source_ref: source_ref.map(strip_nul),
-        samples: clean_samples(samples),
+        received_at: to_db(chrono::Utc::now()),
+        reports,
+        layouts: layouts.layouts,
+        samples: total,
     })
 }
 
@@ -397,14 +517,98 @@ pub(crate) fn stop_ipdr_session(
     )
 }
 
+/// Stores the batch's layouts unless they are stored already.
+fn insert_layouts(db: &mut Db<'_>, layouts: &[(i64, String)]) -> Result<()> {
+    use crate::schema::bulk_layouts::dsl as l;
+    for (id, paths) in layouts {
+        match db {
+            Db::Sqlite(c) => {
+                diesel::insert_or_ignore_into(l::bulk_layouts)
+                    .values((l::id.eq(*id), l::paths.eq(paths)))
+                    .execute(*c)?;
+            }
+            Db::Pg(c) => {
+                diesel::insert_into(l::bulk_layouts)
+                    .values((l::id.eq(*id), l::paths.eq(paths)))
+                    .on_conflict_do_nothing()
+                    .execute(*c)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn report_row<'a>(
+    device_id: Option<&'a str>,
+    received_at: NaiveDateTime,
+    r: &'a PreparedReport,
+    source: &'a str,
+    source_ref: Option<&'a str>,
+    key: Option<(i64, i64)>,
+) -> NewReport<'a> {
+    NewReport {
+        device_id,
+        sampled_at: r.sampled_at,
+        received_at,
+        layout_id: r.layout_id,
+        vals: &r.vals,
+        suspect: r.suspect,
+        source,
+        source_ref,
+        stream_id: key.map(|k| k.0),
+        sequence: key.map(|k| k.1),
+    }
+}
+
+/// The `ipdr_streams.id` of (exporter, session, document), created if new.
+fn stream_id(db: &mut Db<'_>, exporter: &str, session_id: i32, document_id: &str) -> Result<i64> {
+    use crate::schema::ipdr_streams::dsl as t;
+    let row = (
+        t::exporter_id.eq(exporter),
+        t::session_id.eq(session_id),
+        t::document_id.eq(document_id),
+    );
+    match db {
+        Db::Sqlite(c) => {
+            diesel::insert_or_ignore_into(t::ipdr_streams)
+                .values(row)
+                .execute(*c)?;
+        }
+        Db::Pg(c) => {
+            diesel::insert_into(t::ipdr_streams)
+                .values(row)
+                .on_conflict_do_nothing()
+                .execute(*c)?;
+        }
+    }
+    Ok(on!(db, |c| t::ipdr_streams
+        .filter(t::exporter_id.eq(exporter))
+        .filter(t::session_id.eq(session_id))
+        .filter(t::document_id.eq(document_id))
+        .select(t::id)
+        .first(c))?)
+}
+
 /// Inserts the records, each unless its key exists; returns, in batch
-/// order, the index in `records` and the new id of each inserted one.
+/// order, the indexes in `records` of the inserted ones.
 fn insert_records(
     db: &mut Db<'_>,
     exporter: &str,
+    source: &str,
     records: &[PreparedRecord],
-) -> Result<Vec<(usize, i64)>> {
-    fn row<'a>(exporter: &'a str, r: &'a PreparedRecord) -> NewRecord<'a> {
+) -> Result<Vec<usize>> {
+    // Reports carry their stream's number instead of the text key.
+    let mut streams: HashMap<(i32, &str), i64> = HashMap::new();
+    for r in records {
+        if matches!(r.body, RecordBody::Report(_))
+            && !streams.contains_key(&(r.session_id, r.document_id.as_str()))
+        {
+            let id = stream_id(db, exporter, r.session_id, &r.document_id)?;
+            streams.insert((r.session_id, r.document_id.as_str()), id);
+        }
+    }
+    let stream_of = |r: &PreparedRecord| streams[&(r.session_id, r.document_id.as_str())];
+    fn fields_row<'a>(exporter: &'a str, r: &'a PreparedRecord, fields: &'a str) -> NewRecord<'a> {
         NewRecord {
             exporter_id: exporter,
             session_id: r.session_id,
@@ -412,188 +616,112 @@ fn insert_records(
             sequence: r.sequence,
             template_id: r.template_id,
             received_at: r.received_at,
-            fields: &r.fields,
+            fields,
             device_id: r.device_id.as_deref(),
         }
+    }
+    fn rep_row<'a>(
+        stream: i64,
+        source: &'a str,
+        r: &'a PreparedRecord,
+        rep: &'a PreparedReport,
+    ) -> NewReport<'a> {
+        report_row(
+            r.device_id.as_deref(),
+            r.received_at,
+            rep,
+            source,
+            None,
+            Some((stream, r.sequence)),
+        )
     }
     let mut inserted = Vec::with_capacity(records.len());
     match db {
         Db::Sqlite(c) => {
             // `OR IGNORE` (unlike `ON CONFLICT`) keeps a static query id, so
-            // the statement is prepared once per connection. Only the unique
-            // key can conflict: the columns are typed and NOT NULL-safe.
+            // each statement is prepared once per connection. Only the
+            // unique key can conflict.
+            // The affected-row count tells an insert (1) from an ignored duplicate (0).
             for (i, r) in records.iter().enumerate() {
-                let id: Option<i64> = diesel::insert_or_ignore_into(ipdr_records::table)
-                    .values(&row(exporter, r))
-                    .returning(ipdr_records::id)
-                    .get_result(*c)
-                    .optional()?;
-                if let Some(id) = id {
-                    inserted.push((i, id));
+                let n = match &r.body {
+                    RecordBody::Report(rep) => diesel::insert_or_ignore_into(bulk_reports::table)
+                        .values(&rep_row(stream_of(r), source, r, rep))
+                        .execute(*c)?,
+                    RecordBody::Fields(f) => diesel::insert_or_ignore_into(ipdr_records::table)
+                        .values(&fields_row(exporter, r, f))
+                        .execute(*c)?,
+                };
+                if n > 0 {
+                    inserted.push(i);
                 }
             }
         }
         Db::Pg(c) => {
-            for (n, chunk) in records.chunks(PG_RECORD_CHUNK).enumerate() {
-                let base = n * PG_RECORD_CHUNK;
-                let rows: Vec<NewRecord<'_>> = chunk.iter().map(|r| row(exporter, r)).collect();
-                let returned: Vec<(i64, i32, String, i64)> =
-                    diesel::insert_into(ipdr_records::table)
+            // RETURNING order is not guaranteed: match by key. A key
+            // repeated within the batch was inserted by its first row.
+            let mut first: HashMap<(i32, &str, i64), usize> = HashMap::with_capacity(records.len());
+            for (i, r) in records.iter().enumerate() {
+                first
+                    .entry((r.session_id, r.document_id.as_str(), r.sequence))
+                    .or_insert(i);
+            }
+            let (reports, others): (Vec<(usize, &PreparedRecord)>, Vec<_>) = records
+                .iter()
+                .enumerate()
+                .partition(|(_, r)| matches!(r.body, RecordBody::Report(_)));
+            let by_stream: HashMap<i64, i32> = streams.iter().map(|(k, v)| (*v, k.0)).collect();
+            let doc_of: HashMap<i64, &str> = streams.iter().map(|(k, v)| (*v, k.1)).collect();
+            for chunk in reports.chunks(PG_RECORD_CHUNK) {
+                let rows: Vec<NewReport<'_>> = chunk
+                    .iter()
+                    .filter_map(|(_, r)| match &r.body {
+                        RecordBody::Report(rep) => Some(rep_row(stream_of(r), source, r, rep)),
+                        RecordBody::Fields(_) => None,
+                    })
+                    .collect();
+                let returned: Vec<(Option<i64>, Option<i64>)> =
+                    diesel::insert_into(bulk_reports::table)
                         .values(&rows)
                         .on_conflict_do_nothing()
-                        .returning((
-                            ipdr_records::id,
-                            ipdr_records::session_id,
-                            ipdr_records::document_id,
-                            ipdr_records::sequence,
-                        ))
+                        .returning((bulk_reports::stream_id, bulk_reports::sequence))
                         .get_results(*c)?;
-                if returned.is_empty() {
-                    continue;
-                }
-                // RETURNING order is not guaranteed: match by key. A key
-                // repeated within the chunk was inserted by its first row.
-                let mut first: HashMap<(i32, &str, i64), usize> =
-                    HashMap::with_capacity(chunk.len());
-                for (i, r) in chunk.iter().enumerate() {
-                    first
-                        .entry((r.session_id, r.document_id.as_str(), r.sequence))
-                        .or_insert(base + i);
-                }
-                let start = inserted.len();
-                for (id, session, document, sequence) in &returned {
-                    if let Some(&i) = first.get(&(*session, document.as_str(), *sequence)) {
-                        inserted.push((i, *id));
+                for (st, q) in &returned {
+                    if let (Some(st), Some(q)) = (st, q) {
+                        if let (Some(&s), Some(&d)) = (by_stream.get(st), doc_of.get(st)) {
+                            if let Some(&i) = first.get(&(s, d, *q)) {
+                                inserted.push(i);
+                            }
+                        }
                     }
                 }
-                inserted[start..].sort_unstable_by_key(|&(i, _)| i);
             }
+            for chunk in others.chunks(PG_RECORD_CHUNK) {
+                let rows: Vec<NewRecord<'_>> = chunk
+                    .iter()
+                    .filter_map(|(_, r)| match &r.body {
+                        RecordBody::Fields(f) => Some(fields_row(exporter, r, f)),
+                        RecordBody::Report(_) => None,
+                    })
+                    .collect();
+                let returned: Vec<(i32, String, i64)> = diesel::insert_into(ipdr_records::table)
+                    .values(&rows)
+                    .on_conflict_do_nothing()
+                    .returning((
+                        ipdr_records::session_id,
+                        ipdr_records::document_id,
+                        ipdr_records::sequence,
+                    ))
+                    .get_results(*c)?;
+                for (s, d, q) in &returned {
+                    if let Some(&i) = first.get(&(*s, d.as_str(), *q)) {
+                        inserted.push(i);
+                    }
+                }
+            }
+            inserted.sort_unstable();
         }
     }
     Ok(inserted)
-}
-
-/// Inserts sample rows (all or nothing, within the job's transaction).
-fn insert_sample_rows(db: &mut Db<'_>, rows: &[NewSample<'_>]) -> Result<()> {
-    if rows.is_empty() {
-        return Ok(());
-    }
-    match db {
-        Db::Sqlite(c) => insert_samples_sqlite(c, rows)?,
-        Db::Pg(c) => insert_samples_pg(c, rows)?,
-    }
-    Ok(())
-}
-
-/// A sample row as SQLite binds it: the timestamp pre-formatted as text.
-struct SqliteSample<'a> {
-    device_id: Option<&'a str>,
-    sampled_at: &'a str,
-    path: &'a str,
-    value: &'a str,
-    source: &'a str,
-    source_ref: Option<&'a str>,
-    record_id: Option<i64>,
-}
-
-/// `INSERT INTO bulk_samples … VALUES (…), … ` with exactly `N` rows.
-///
-/// Written by hand rather than with `insert_into(…).values(&[row; N])`
-/// because diesel's query id of a fixed-size batch is the row type itself,
-/// which must then be `'static` (owned strings: a copy of every path and
-/// value). This one borrows, and its query id is static per `N`, so each
-/// size is prepared once per connection and found by type, without
-/// rendering the SQL again.
-struct SqliteSampleRows<'a, const N: usize>(&'a [SqliteSample<'a>; N]);
-
-struct SqliteSampleRowsId<const N: usize>;
-
-impl<const N: usize> QueryId for SqliteSampleRows<'_, N> {
-    type QueryId = SqliteSampleRowsId<N>;
-    const HAS_STATIC_QUERY_ID: bool = true;
-}
-
-impl<const N: usize> QueryFragment<Sqlite> for SqliteSampleRows<'_, N> {
-    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
-        out.push_sql(
-            "INSERT INTO bulk_samples \
-             (device_id, sampled_at, path, value, source, source_ref, record_id) VALUES ",
-        );
-        for (i, r) in self.0.iter().enumerate() {
-            out.push_sql(if i == 0 { "(" } else { ", (" });
-            out.push_bind_param::<Nullable<Text>, _>(&r.device_id)?;
-            out.push_sql(", ");
-            out.push_bind_param::<Text, _>(&r.sampled_at)?;
-            out.push_sql(", ");
-            out.push_bind_param::<Text, _>(&r.path)?;
-            out.push_sql(", ");
-            out.push_bind_param::<Text, _>(&r.value)?;
-            out.push_sql(", ");
-            out.push_bind_param::<Text, _>(&r.source)?;
-            out.push_sql(", ");
-            out.push_bind_param::<Nullable<Text>, _>(&r.source_ref)?;
-            out.push_sql(", ");
-            out.push_bind_param::<Nullable<BigInt>, _>(&r.record_id)?;
-            out.push_sql(")");
-        }
-        Ok(())
-    }
-}
-
-impl<const N: usize> RunQueryDsl<SqliteConnection> for SqliteSampleRows<'_, N> {}
-
-/// diesel's text form of a SQLite `TIMESTAMP` (what `NaiveDateTime`
-/// binds as): it sorts and compares correctly as text.
-const SQLITE_TIMESTAMP_FORMAT: &str = "%F %T%.f";
-
-fn insert_samples_sqlite(c: &mut SqliteConnection, rows: &[NewSample<'_>]) -> QueryResult<()> {
-    // Samples of one report share their time: format each distinct run once.
-    let mut times: Vec<String> = Vec::new();
-    let mut time_of: Vec<usize> = Vec::with_capacity(rows.len());
-    let mut last = None;
-    for r in rows {
-        if last != Some(r.sampled_at) {
-            times.push(r.sampled_at.format(SQLITE_TIMESTAMP_FORMAT).to_string());
-            last = Some(r.sampled_at);
-        }
-        time_of.push(times.len() - 1);
-    }
-    let lite: Vec<SqliteSample<'_>> = rows
-        .iter()
-        .zip(time_of)
-        .map(|(r, t)| SqliteSample {
-            device_id: r.device_id,
-            sampled_at: &times[t],
-            path: r.path,
-            value: r.value,
-            source: r.source,
-            source_ref: r.source_ref,
-            record_id: r.record_id,
-        })
-        .collect();
-    let mut rest = &lite[..];
-    macro_rules! chunks_of {
-        ($n:literal) => {
-            while rest.len() >= $n {
-                let (head, tail) = rest.split_at($n);
-                let head: &[SqliteSample<'_>; $n] = head.try_into().expect("split at N");
-                SqliteSampleRows(head).execute(c)?;
-                rest = tail;
-            }
-        };
-    }
-    chunks_of!(64);
-    chunks_of!(16);
-    chunks_of!(4);
-    chunks_of!(1);
-    Ok(())
-}
-
-fn insert_samples_pg(c: &mut PgConnection, rows: &[NewSample<'_>]) -> QueryResult<()> {
-    diesel::copy_from(bulk_samples::table)
-        .from_insertable(rows)
-        .execute(c)?;
-    Ok(())
 }
 
 /// Counters of one (session, document) touched by a batch.
@@ -615,27 +743,16 @@ pub(crate) fn ipdr_commit(db: &mut Db<'_>, b: PreparedBatch) -> Result<IpdrCommi
     for s in &b.sessions {
         apply_session(db, exporter, s)?;
     }
+    insert_layouts(db, &b.layouts)?;
+    let inserted = insert_records(db, exporter, &b.source, &b.records)?;
 
-    let inserted = insert_records(db, exporter, &b.records)?;
-
-    let mut samples = Vec::with_capacity(
-        inserted
-            .iter()
-            .map(|&(i, _)| b.records[i].samples.len())
-            .sum(),
-    );
+    let mut samples = 0u64;
     let mut tallies: HashMap<(i32, &str), SessionTally> = HashMap::new();
-    for &(i, id) in &inserted {
+    for &i in &inserted {
         let r = &b.records[i];
-        samples.extend(r.samples.iter().map(|s| NewSample {
-            device_id: r.device_id.as_deref(),
-            sampled_at: to_db(s.sampled_at),
-            path: &s.path,
-            value: &s.value,
-            source: &b.source,
-            source_ref: None,
-            record_id: Some(id),
-        }));
+        if let RecordBody::Report(rep) = &r.body {
+            samples += rep.samples as u64;
+        }
         let t = tallies
             .entry((r.session_id, r.document_id.as_str()))
             .or_insert(SessionTally {
@@ -647,10 +764,9 @@ pub(crate) fn ipdr_commit(db: &mut Db<'_>, b: PreparedBatch) -> Result<IpdrCommi
         t.last_sequence = t.last_sequence.max(r.sequence);
         t.first_received = t.first_received.min(r.received_at);
     }
-    insert_sample_rows(db, &samples)?;
 
     for ((session_id, document_id), t) in &tallies {
-        // A document never announced by SESSION_START (IPDR/XML files, or a
+        // A document never announced by SESSION_START (IPDR documents, or a
         // lost start) gets its row here.
         on!(db, |c| diesel::insert_into(s_::ipdr_sessions)
             .values((
@@ -684,26 +800,201 @@ pub(crate) fn ipdr_commit(db: &mut Db<'_>, b: PreparedBatch) -> Result<IpdrCommi
     Ok(IpdrCommitOutcome {
         inserted: inserted.len() as u64,
         duplicates: (b.records.len() - inserted.len()) as u64,
-        samples: samples.len() as u64,
+        samples,
     })
 }
 
+/// Stores the reports of one HTTP bulk-data request; returns the samples stored.
 pub(crate) fn insert_samples(db: &mut Db<'_>, p: &PreparedSamples) -> Result<u64> {
-    let rows: Vec<NewSample<'_>> = p
-        .samples
+    insert_layouts(db, &p.layouts)?;
+    let rows: Vec<NewReport<'_>> = p
+        .reports
         .iter()
-        .map(|s| NewSample {
-            device_id: p.device_id.as_deref(),
-            sampled_at: to_db(s.sampled_at),
-            path: &s.path,
-            value: &s.value,
-            source: &p.source,
-            source_ref: p.source_ref.as_deref(),
-            record_id: None,
+        .map(|r| {
+            report_row(
+                p.device_id.as_deref(),
+                p.received_at,
+                r,
+                &p.source,
+                p.source_ref.as_deref(),
+                None,
+            )
         })
         .collect();
-    insert_sample_rows(db, &rows)?;
-    Ok(rows.len() as u64)
+    for chunk in rows.chunks(PG_RECORD_CHUNK) {
+        on!(db, |c| diesel::insert_into(bulk_reports::table)
+            .values(chunk)
+            .execute(c))?;
+    }
+    Ok(p.samples as u64)
+}
+
+/// What one [`index_reports`] run did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct IndexOutcome {
+    /// Index entries written (reports with a device).
+    pub indexed: u64,
+    /// Reports now covered: `bulk_index_state.indexed_upto`.
+    pub upto: i64,
+    /// Whether reports past `upto` (and at most `safe_upto`) remain.
+    pub more: bool,
+}
+
+/// Appends the by-device index entries of the reports with ids in
+/// (`indexed_upto`, `indexed_upto + max_rows`], at most `safe_upto`, in one
+/// sorted `INSERT … SELECT`, and moves the watermark.
+///
+/// `safe_upto` must be an id below which no report can still be inserted by
+/// a transaction that has not committed: with SQLite's single writer (this
+/// runs as a writer job) that is simply the highest id; PostgreSQL callers
+/// pass an id observed some time ago (see `Store::index_bulk_reports`).
+pub(crate) fn index_reports(
+    db: &mut Db<'_>,
+    max_rows: i64,
+    safe_upto: Option<i64>,
+) -> Result<IndexOutcome> {
+    use crate::schema::bulk_index_state::dsl as st;
+    let upto: i64 = on!(db, |c| st::bulk_index_state
+        .find(1)
+        .select(st::indexed_upto)
+        .first(c))?;
+    let top: Option<i64> = on!(db, |c| bulk_reports::table
+        .select(max(bulk_reports::id))
+        .first(c))?;
+    let limit = match safe_upto {
+        Some(s) => top.map(|t| t.min(s)),
+        None => top,
+    };
+    let Some(limit) = limit.filter(|&l| l > upto) else {
+        return Ok(IndexOutcome {
+            indexed: 0,
+            upto,
+            more: false,
+        });
+    };
+    let hi = limit.min(upto.saturating_add(max_rows.max(1)));
+    let indexed = match db {
+        Db::Sqlite(c) => diesel::sql_query(
+            "INSERT OR IGNORE INTO bulk_report_index (device_id, sampled_at, report_id) \
+             SELECT device_id, sampled_at, id FROM bulk_reports \
+             WHERE id > ? AND id <= ? AND device_id IS NOT NULL \
+             ORDER BY device_id, sampled_at, id",
+        )
+        .bind::<BigInt, _>(upto)
+        .bind::<BigInt, _>(hi)
+        .execute(*c)?,
+        Db::Pg(c) => diesel::sql_query(
+            "INSERT INTO bulk_report_index (device_id, sampled_at, report_id) \
+             SELECT device_id, sampled_at, id FROM bulk_reports \
+             WHERE id > $1 AND id <= $2 AND device_id IS NOT NULL \
+             ORDER BY device_id, sampled_at, id ON CONFLICT DO NOTHING",
+        )
+        .bind::<BigInt, _>(upto)
+        .bind::<BigInt, _>(hi)
+        .execute(*c)?,
+    };
+    on!(db, |c| diesel::update(st::bulk_index_state.find(1))
+        .filter(st::indexed_upto.lt(hi))
+        .set(st::indexed_upto.eq(hi))
+        .execute(c))?;
+    Ok(IndexOutcome {
+        indexed: indexed as u64,
+        upto: hi,
+        more: hi < limit,
+    })
+}
+
+/// (`indexed_upto`, highest report id).
+pub(crate) fn index_lag(db: &mut Db<'_>) -> Result<(i64, i64)> {
+    let upto: i64 = on!(db, |c| bulk_index_state::table
+        .find(1)
+        .select(bulk_index_state::indexed_upto)
+        .first(c))?;
+    Ok((upto, max_report_id(db)?))
+}
+
+/// The highest report id (0 when there is none).
+pub(crate) fn max_report_id(db: &mut Db<'_>) -> Result<i64> {
+    let top: Option<i64> = on!(db, |c| bulk_reports::table
+        .select(max(bulk_reports::id))
+        .first(c))?;
+    Ok(top.unwrap_or(0))
+}
+
+/// What one [`prune_bulk`] step deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PruneOutcome {
+    pub reports: u64,
+    pub index_entries: u64,
+    pub records: u64,
+}
+
+/// Deletes up to `chunk` reports and IPDR records received before `before`,
+/// with their index entries. Ids grow with reception, so the expired rows
+/// are those below the first id received at or after `before`: finding it
+/// scans only expired rows. Callers repeat until nothing is deleted.
+pub(crate) fn prune_bulk(
+    db: &mut Db<'_>,
+    before: NaiveDateTime,
+    chunk: i64,
+) -> Result<PruneOutcome> {
+    use crate::schema::bulk_reports::dsl as r;
+    use crate::schema::ipdr_records::dsl as x;
+    let chunk = chunk.max(1);
+    // Reports: ids of the oldest `chunk` rows, kept while expired.
+    let ids: Vec<(i64, NaiveDateTime)> = on!(db, |c| r::bulk_reports
+        .select((r::id, r::received_at))
+        .order(r::id.asc())
+        .limit(chunk)
+        .load(c))?;
+    let cut = ids
+        .iter()
+        .take_while(|(_, at)| *at < before)
+        .last()
+        .map(|(id, _)| *id);
+    let mut out = PruneOutcome::default();
+    if let Some(cut) = cut {
+        // Point deletes by the index's key, taken from the reports.
+        let lo = ids[0].0;
+        let sql = |p: &str| {
+            format!(
+                "DELETE FROM bulk_report_index WHERE (device_id, sampled_at, report_id) IN \
+                 (SELECT device_id, sampled_at, id FROM bulk_reports \
+                 WHERE id >= {p}1 AND id <= {p}2 AND device_id IS NOT NULL)"
+            )
+        };
+        out.index_entries = match db {
+            Db::Sqlite(c) => diesel::sql_query(sql("?"))
+                .bind::<BigInt, _>(lo)
+                .bind::<BigInt, _>(cut)
+                .execute(*c)?,
+            Db::Pg(c) => diesel::sql_query(sql("$"))
+                .bind::<BigInt, _>(lo)
+                .bind::<BigInt, _>(cut)
+                .execute(*c)?,
+        } as u64;
+        out.reports = on!(db, |c| diesel::delete(
+            r::bulk_reports.filter(r::id.le(cut))
+        )
+        .execute(c))? as u64;
+    }
+    let recs: Vec<(i64, NaiveDateTime)> = on!(db, |c| x::ipdr_records
+        .select((x::id, x::received_at))
+        .order(x::id.asc())
+        .limit(chunk)
+        .load(c))?;
+    if let Some(cut) = recs
+        .iter()
+        .take_while(|(_, at)| *at < before)
+        .last()
+        .map(|(id, _)| *id)
+    {
+        out.records = on!(db, |c| diesel::delete(
+            x::ipdr_records.filter(x::id.le(cut))
+        )
+        .execute(c))? as u64;
+    }
+    Ok(out)
 }
 
 // ---------------------------------------------------------------------------
@@ -740,7 +1031,7 @@ pub(crate) fn list_ipdr_sessions(
     })?)
 }
 
-/// The highest stored DSN of a document: from its records, or from the
+/// The highest stored DSN of a document: from its records and reports, or from the
 /// session row's counter when the records are gone (retention).
 pub(crate) fn last_ipdr_sequence(
     db: &mut Db<'_>,
@@ -748,6 +1039,7 @@ pub(crate) fn last_ipdr_sequence(
     session_id: i32,
     document_id: &str,
 ) -> Result<Option<i64>> {
+    use crate::schema::bulk_reports::dsl as b;
     use crate::schema::ipdr_records::dsl as r;
     use crate::schema::ipdr_sessions::dsl as s_;
     let from_records: Option<i64> = on!(db, |c| r::ipdr_records
@@ -756,13 +1048,28 @@ pub(crate) fn last_ipdr_sequence(
         .filter(r::document_id.eq(document_id))
         .select(max(r::sequence))
         .first(c))?;
+    use crate::schema::ipdr_streams::dsl as t;
+    let stream: Option<i64> = on!(db, |c| t::ipdr_streams
+        .filter(t::exporter_id.eq(exporter))
+        .filter(t::session_id.eq(session_id))
+        .filter(t::document_id.eq(document_id))
+        .select(t::id)
+        .first(c)
+        .optional())?;
+    let from_reports: Option<i64> = match stream {
+        Some(st) => on!(db, |c| b::bulk_reports
+            .filter(b::stream_id.eq(st))
+            .select(max(b::sequence))
+            .first(c))?,
+        None => None,
+    };
     let from_session: Option<i64> = on!(db, |c| s_::ipdr_sessions
         .find((exporter, session_id, document_id))
         .select(s_::last_sequence)
         .first::<Option<i64>>(c)
         .optional())?
     .flatten();
-    Ok(from_records.max(from_session))
+    Ok(from_records.max(from_reports).max(from_session))
 }
 
 /// Newest first (by id), at most `limit` (1..=10,000).
@@ -790,43 +1097,252 @@ pub(crate) fn query_ipdr_records(
     })?)
 }
 
-/// Newest first (`sampled_at`, then id).
+/// A report as the sample queries read it.
+#[derive(Queryable)]
+struct ReportRow {
+    id: i64,
+    device_id: Option<String>,
+    sampled_at: NaiveDateTime,
+    layout_id: i64,
+    vals: String,
+    suspect: bool,
+    source: String,
+    source_ref: Option<String>,
+}
+
+type ReportColumns = (
+    bulk_reports::id,
+    bulk_reports::device_id,
+    bulk_reports::sampled_at,
+    bulk_reports::layout_id,
+    bulk_reports::vals,
+    bulk_reports::suspect,
+    bulk_reports::source,
+    bulk_reports::source_ref,
+);
+
+const REPORT_COLUMNS: ReportColumns = (
+    bulk_reports::id,
+    bulk_reports::device_id,
+    bulk_reports::sampled_at,
+    bulk_reports::layout_id,
+    bulk_reports::vals,
+    bulk_reports::suspect,
+    bulk_reports::source,
+    bulk_reports::source_ref,
+);
+
+/// Which paths a query wants.
+enum PathFilter<'a> {
+    All,
+    Exact(&'a str),
+    Subtree(&'a str),
+}
+
+impl PathFilter<'_> {
+    fn wants(&self, p: &str) -> bool {
+        match self {
+            PathFilter::All => true,
+            PathFilter::Exact(x) => p == *x,
+            PathFilter::Subtree(x) => p.starts_with(x),
+        }
+    }
+}
+
+/// Expands reports into the samples `q` wants, appending to `out` until it
+/// holds `need`; layouts are loaded as met.
+fn expand_reports(
+    db: &mut Db<'_>,
+    reports: Vec<ReportRow>,
+    filter: &PathFilter<'_>,
+    layouts: &mut HashMap<i64, Vec<String>>,
+    skip: &mut i64,
+    need: usize,
+    out: &mut Vec<SampleRow>,
+) -> Result<()> {
+    let missing: Vec<i64> = reports
+        .iter()
+        .map(|r| r.layout_id)
+        .filter(|id| !layouts.contains_key(id))
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    if !missing.is_empty() {
+        let rows: Vec<(i64, String)> = on!(db, |c| bulk_layouts::table
+            .filter(bulk_layouts::id.eq_any(&missing))
+            .select((bulk_layouts::id, bulk_layouts::paths))
+            .load(c))?;
+        for (id, paths) in rows {
+            let paths: Vec<String> = serde_json::from_str(&paths).map_err(|e| {
+                StoreError::Invalid(format!("bulk_layouts row {id} is not a JSON array: {e}"))
+            })?;
+            layouts.insert(id, paths);
+        }
+    }
+    for r in reports {
+        let Some(paths) = layouts.get(&r.layout_id) else {
+            tracing::warn!(
+                report = r.id,
+                layout = r.layout_id,
+                "bulk report without its layout"
+            );
+            continue;
+        };
+        let vals: Vec<String> = serde_json::from_str(&r.vals)
+            .map_err(|e| StoreError::Invalid(format!("bulk_reports row {} values: {e}", r.id)))?;
+        let at = chrono::DateTime::from_naive_utc_and_offset(r.sampled_at, chrono::Utc);
+        for (p, v) in paths.iter().zip(vals) {
+            if !filter.wants(p) {
+                continue;
+            }
+            if *skip > 0 {
+                *skip -= 1;
+                continue;
+            }
+            if out.len() >= need {
+                return Ok(());
+            }
+            out.push(SampleRow {
+                report_id: r.id,
+                device_id: r.device_id.clone(),
+                sampled_at: at,
+                path: p.clone(),
+                value: v,
+                source: r.source.clone(),
+                source_ref: r.source_ref.clone(),
+                suspect: r.suspect,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Newest first (`sampled_at`, then report id, then the report's order).
+///
+/// With `device_id`: the report ids come from `bulk_report_index` plus the
+/// unindexed tail, so the cost follows that device's reports. Without it,
+/// every report in the time range is read.
 pub(crate) fn query_samples(db: &mut Db<'_>, q: &SampleQuery) -> Result<Vec<SampleRow>> {
-    use crate::schema::bulk_samples::dsl as b;
-    let path = q.path.as_deref().filter(|p| !p.is_empty());
-    let (exact, range) = match path {
-        Some(p) if p.ends_with('.') => (None, prefix_bounds(p)),
-        Some(p) => (Some(p), None),
-        None => (None, None),
+    use crate::schema::bulk_report_index::dsl as i_;
+    use crate::schema::bulk_reports::dsl as r;
+    let filter = match q.path.as_deref().filter(|p| !p.is_empty()) {
+        Some(p) if p.ends_with('.') => PathFilter::Subtree(p),
+        Some(p) => PathFilter::Exact(p),
+        None => PathFilter::All,
     };
     let from = q.from.map(to_db);
     let to = q.to.map(to_db);
-    let limit = q.limit.clamp(1, 10_000);
-    let offset = q.offset.max(0);
-    Ok(on!(db, |c| {
-        let mut query = b::bulk_samples
-            .select(SampleRow::as_select())
-            .order((b::sampled_at.desc(), b::id.desc()))
-            .limit(limit)
-            .offset(offset)
-            .into_boxed();
-        if let Some(d) = &q.device_id {
-            query = query.filter(b::device_id.eq(d));
+    let need = q.limit.clamp(1, 10_000) as usize;
+    let mut skip = q.offset.max(0);
+    let mut out = Vec::new();
+    let mut layouts = HashMap::new();
+
+    if let Some(device) = &q.device_id {
+        let upto: i64 = on!(db, |c| bulk_index_state::table
+            .find(1)
+            .select(bulk_index_state::indexed_upto)
+            .first(c))?;
+        // The unindexed tail of this device (bounded by the indexer's lag).
+        let mut ids: Vec<(NaiveDateTime, i64)> = on!(db, |c| {
+            let mut t = r::bulk_reports
+                .filter(r::id.gt(upto))
+                .filter(r::device_id.eq(device))
+                .select((r::sampled_at, r::id))
+                .into_boxed();
+            if let Some(f) = from {
+                t = t.filter(r::sampled_at.ge(f));
+            }
+            if let Some(x) = to {
+                t = t.filter(r::sampled_at.lt(x));
+            }
+            t.load(c)
+        })?;
+        let mut indexed_done = false;
+        let mut indexed_read: i64 = 0;
+        let mut pos = 0usize;
+        loop {
+            // Pull the next page of indexed ids, newest first, and keep the
+            // merged list sorted (the tail entries are merged in once).
+            if !indexed_done {
+                let page: Vec<(NaiveDateTime, i64)> = on!(db, |c| {
+                    let mut t = i_::bulk_report_index
+                        .filter(i_::device_id.eq(device))
+                        .filter(i_::report_id.le(upto))
+                        .select((i_::sampled_at, i_::report_id))
+                        .order((i_::sampled_at.desc(), i_::report_id.desc()))
+                        .limit(QUERY_REPORT_PAGE)
+                        .offset(indexed_read)
+                        .into_boxed();
+                    if let Some(f) = from {
+                        t = t.filter(i_::sampled_at.ge(f));
+                    }
+                    if let Some(x) = to {
+                        t = t.filter(i_::sampled_at.lt(x));
+                    }
+                    t.load(c)
+                })?;
+                indexed_done = (page.len() as i64) < QUERY_REPORT_PAGE;
+                indexed_read += page.len() as i64;
+                ids.extend(page);
+                // Newest first; everything before `pos` is already expanded
+                // and every new id is older than the last page's, except
+                // tail ids, which are all in from the start.
+                ids[pos..].sort_unstable_by(|a, b| b.cmp(a));
+            }
+            // Expand the ids that are certainly next: all of them when the
+            // index is exhausted, else those not older than the oldest id of
+            // the page just read (older ones may interleave with the next page).
+            let end = if indexed_done {
+                ids.len()
+            } else {
+                let oldest = *ids[pos..]
+                    .iter()
+                    .filter(|e| e.1 <= upto)
+                    .min()
+                    .expect("page");
+                pos + ids[pos..].iter().filter(|e| **e >= oldest).count()
+            };
+            let chunk: Vec<i64> = ids[pos..end].iter().map(|e| e.1).collect();
+            pos = end;
+            if !chunk.is_empty() {
+                let mut rows: Vec<ReportRow> = on!(db, |c| r::bulk_reports
+                    .filter(r::id.eq_any(&chunk))
+                    .select(REPORT_COLUMNS)
+                    .load(c))?;
+                rows.sort_unstable_by_key(|r| std::cmp::Reverse((r.sampled_at, r.id)));
+                expand_reports(db, rows, &filter, &mut layouts, &mut skip, need, &mut out)?;
+            }
+            if out.len() >= need || (indexed_done && pos >= ids.len()) {
+                break;
+            }
         }
-        if let Some(p) = exact {
-            query = query.filter(b::path.eq(p));
+        return Ok(out);
+    }
+
+    let mut page_offset: i64 = 0;
+    loop {
+        let rows: Vec<ReportRow> = on!(db, |c| {
+            let mut t = r::bulk_reports
+                .select(REPORT_COLUMNS)
+                .order((r::sampled_at.desc(), r::id.desc()))
+                .limit(QUERY_REPORT_PAGE)
+                .offset(page_offset)
+                .into_boxed();
+            if let Some(f) = from {
+                t = t.filter(r::sampled_at.ge(f));
+            }
+            if let Some(x) = to {
+                t = t.filter(r::sampled_at.lt(x));
+            }
+            t.load(c)
+        })?;
+        let done = (rows.len() as i64) < QUERY_REPORT_PAGE;
+        page_offset += rows.len() as i64;
+        expand_reports(db, rows, &filter, &mut layouts, &mut skip, need, &mut out)?;
+        if done || out.len() >= need {
+            return Ok(out);
         }
-        if let Some((lo, hi)) = &range {
-            query = query.filter(b::path.ge(lo)).filter(b::path.lt(hi));
-        }
-        if let Some(t) = from {
-            query = query.filter(b::sampled_at.ge(t));
-        }
-        if let Some(t) = to {
-            query = query.filter(b::sampled_at.lt(t));
-        }
-        query.load(c)
-    })?)
+    }
 }
 
 /// The canonical id of the identity if the ACS knows that device.
@@ -846,66 +1362,79 @@ pub(crate) fn device_exists_by_identity(
 
 #[cfg(test)]
 mod tests {
-
     use diesel::connection::SimpleConnection;
 
     use super::*;
-
     use crate::cached::Prepares;
+
+    fn migrated() -> SqliteConnection {
+        let mut c = SqliteConnection::establish(":memory:").unwrap();
+        for m in [
+            include_str!("../../migrations/sqlite/2025-11-22-000000_bulkdata/up.sql"),
+            include_str!("../../migrations/sqlite/2025-11-23-000000_bulk_reports/up.sql"),
+        ] {
+            c.batch_execute(m).unwrap();
+        }
+        c
+    }
 
     /// The hot statements are prepared once per connection, then reused.
     #[test]
     fn hot_statements_stay_prepared() {
-        let mut c = SqliteConnection::establish(":memory:").unwrap();
-        c.batch_execute(include_str!(
-            "../../migrations/sqlite/2025-11-22-000000_bulkdata/up.sql"
-        ))
-        .unwrap();
+        let mut c = migrated();
         let prepares = Prepares::default();
         c.set_instrumentation(prepares.clone());
-        let at = to_db(chrono::Utc::now());
-        let samples: Vec<SampleIn> = (0..85)
-            .map(|i| SampleIn::new(format!("Device.P{i}"), i.to_string(), chrono::Utc::now()))
-            .collect();
+        let now = chrono::Utc::now();
         for round in 0..3 {
-            let records: Vec<PreparedRecord> = (0..5)
-                .map(|q| PreparedRecord {
+            let records = (0..5)
+                .map(|q| IpdrRecordIn {
                     session_id: 1,
                     document_id: "d".into(),
                     sequence: round * 5 + q,
                     template_id: 1,
-                    received_at: at,
-                    fields: "{}".into(),
-                    device_id: None,
-                    samples: vec![],
+                    received_at: now,
+                    fields: serde_json::json!({}),
+                    device_id: Some("dev".into()),
+                    report: (q % 2 == 0).then(|| ReportIn {
+                        sampled_at: now,
+                        suspect: false,
+                        pairs: (0..20)
+                            .map(|i| (format!("Device.P{i}"), i.to_string()))
+                            .collect(),
+                    }),
                 })
                 .collect();
-            let ids = insert_records(&mut Db::Sqlite(&mut c), "e", &records).unwrap();
+            let mut b = IpdrBatch::new("e");
+            b.records = records;
+            let b = prepare_ipdr(b).unwrap();
+            let ids =
+                insert_records(&mut Db::Sqlite(&mut c), "e", SOURCE_IPDR, &b.records).unwrap();
             assert_eq!(ids.len(), 5);
-            let rows: Vec<NewSample<'_>> = samples
-                .iter()
-                .map(|s| NewSample {
-                    device_id: Some("dev"),
-                    sampled_at: to_db(s.sampled_at),
-                    path: &s.path,
-                    value: &s.value,
-                    source: SOURCE_IPDR,
-                    source_ref: None,
-                    record_id: Some(ids[0].1),
-                })
-                .collect();
-            // 85 = 64 + 16 + 4 + 1: four statement sizes.
-            insert_sample_rows(&mut Db::Sqlite(&mut c), &rows).unwrap();
         }
+        // Over three rounds: the stream insert and lookup, the report insert and the
+        // record insert, each prepared once.
         let prepared = prepares.0.lock().unwrap().clone();
-        assert_eq!(prepared.len(), 5, "{prepared:#?}");
-        let n: i64 = bulk_samples::table.count().get_result(&mut c).unwrap();
-        assert_eq!(n, 3 * 85);
+        assert_eq!(prepared.len(), 4, "{prepared:#?}");
+        let n: i64 = bulk_reports::table.count().get_result(&mut c).unwrap();
+        assert_eq!(n, 3 * 3);
+        let n: i64 = ipdr_records::table.count().get_result(&mut c).unwrap();
+        assert_eq!(n, 3 * 2);
         // The text timestamp reads back as the same instant.
-        let t: NaiveDateTime = bulk_samples::table
-            .select(bulk_samples::sampled_at)
+        let t: NaiveDateTime = bulk_reports::table
+            .select(bulk_reports::sampled_at)
             .first(&mut c)
             .unwrap();
-        assert_eq!(t, to_db(samples[0].sampled_at));
+        assert_eq!(t, to_db(now));
+    }
+
+    #[test]
+    fn layout_ids_are_stable_and_positive() {
+        let a = layout_id(["Device.A", "Device.B"]);
+        assert!(a >= 0);
+        assert_eq!(a, layout_id(["Device.A", "Device.B"]));
+        assert_ne!(a, layout_id(["Device.AD", "evice.B"]));
+        assert_ne!(a, layout_id(["Device.B", "Device.A"]));
+        // Fixed forever: stored ids depend on it.
+        assert_eq!(layout_id(["Device.A"]), layout_id(["Device.A"]));
     }
 }

@@ -7,16 +7,18 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::schema::{bulk_samples, ipdr_exporters, ipdr_records, ipdr_sessions};
+use crate::schema::{ipdr_exporters, ipdr_records, ipdr_sessions};
 use crate::sqlconv::{JsonText, OptUtcTs, UtcTs};
 
-/// `bulk_samples.source` of samples decoded from IPDR/SP (XDR) records.
+/// `bulk_reports.source` of reports decoded from IPDR/SP (XDR) records.
 pub const SOURCE_IPDR: &str = "ipdr";
-/// `bulk_samples.source` of samples from IPDR/XML documents.
+/// `bulk_reports.source` of reports from IPDR/XML documents.
 pub const SOURCE_IPDR_XML: &str = "ipdr-xml";
-/// `bulk_samples.source` of HTTP bulk data in JSON.
+/// `bulk_reports.source` of reports from IPDR/XDR files.
+pub const SOURCE_IPDR_XDR: &str = "ipdr-xdr";
+/// `bulk_reports.source` of HTTP bulk data in JSON.
 pub const SOURCE_HTTP_JSON: &str = "http-json";
-/// `bulk_samples.source` of HTTP bulk data in CSV.
+/// `bulk_reports.source` of HTTP bulk data in CSV.
 pub const SOURCE_HTTP_CSV: &str = "http-csv";
 
 /// The sample sources the store accepts (anything else is
@@ -24,6 +26,7 @@ pub const SOURCE_HTTP_CSV: &str = "http-csv";
 pub const SAMPLE_SOURCES: &[&str] = &[
     SOURCE_IPDR,
     SOURCE_IPDR_XML,
+    SOURCE_IPDR_XDR,
     SOURCE_HTTP_JSON,
     SOURCE_HTTP_CSV,
 ];
@@ -104,14 +107,28 @@ pub struct IpdrRecordIn {
     pub sequence: i64,
     pub template_id: i32,
     pub received_at: DateTime<Utc>,
-    /// Field name → typed value (stored as JSON text).
+    /// Field name → typed value (stored as JSON text in `ipdr_records`);
+    /// unused when `report` is set.
     pub fields: Value,
     /// Canonical device id ([`canonical_device_id`]) when the record names
     /// a device (TR-232 OUI/ProductClass/SerialNumber), known to the ACS or not.
     pub device_id: Option<String>,
-    /// The record's (parameter, value) pairs, e.g. TR-232 `BulkData`;
-    /// stored with `device_id` only if the record itself is new.
-    pub samples: Vec<SampleIn>,
+    /// A TR-232 BulkDataReport: the record is stored as a bulk-data report
+    /// (one `bulk_reports` row carrying its pairs) instead of an
+    /// `ipdr_records` row, under the same key.
+    pub report: Option<ReportIn>,
+}
+
+/// The content of one bulk-data report: its time and (parameter, value)
+/// pairs, in the order the device sent them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportIn {
+    /// The report's time (CollectionTime, row timestamp, IPDRCreationTime),
+    /// or the reception time when the report has none.
+    pub sampled_at: DateTime<Utc>,
+    /// TR-232 `Suspect`: the device flagged the report as incomplete.
+    pub suspect: bool,
+    pub pairs: Vec<(String, String)>,
 }
 
 /// A session start (SESSION_START, or a new document) as
@@ -140,13 +157,13 @@ pub enum IpdrSessionUpdate {
 }
 
 /// What [`Store::ipdr_commit`](crate::Store::ipdr_commit) writes in one job:
-/// first `session_updates` (in order), then `records` with their samples,
+/// first `session_updates` (in order), then `records` (reports and others),
 /// then the session and exporter counters.
 #[derive(Debug, Clone, PartialEq)]
 pub struct IpdrBatch {
     pub exporter_id: String,
-    /// `bulk_samples.source` of the records' samples: [`SOURCE_IPDR`]
-    /// (the default) or [`SOURCE_IPDR_XML`].
+    /// `bulk_reports.source` of the records' reports: [`SOURCE_IPDR`]
+    /// (the default), [`SOURCE_IPDR_XML`] or [`SOURCE_IPDR_XDR`].
     pub source: String,
     pub session_updates: Vec<IpdrSessionUpdate>,
     pub records: Vec<IpdrRecordIn>,
@@ -172,7 +189,7 @@ pub struct IpdrCommitOutcome {
     /// Records not stored because their key was already stored (or
     /// appeared earlier in the same batch).
     pub duplicates: u64,
-    /// Samples stored (those of the inserted records).
+    /// Samples stored (the pairs of the inserted reports).
     pub samples: u64,
 }
 
@@ -242,20 +259,20 @@ pub struct IpdrRecordRow {
     pub device_id: Option<String>,
 }
 
-/// One row of `bulk_samples`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Queryable, Selectable)]
-#[diesel(table_name = bulk_samples)]
+/// One (parameter, value) of a stored report, as [`Store::query_samples`](crate::Store::query_samples)
+/// returns it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SampleRow {
-    pub id: i64,
+    /// The `bulk_reports` row the sample is part of.
+    pub report_id: i64,
     pub device_id: Option<String>,
-    #[diesel(deserialize_as = UtcTs)]
     pub sampled_at: DateTime<Utc>,
     pub path: String,
     pub value: String,
     pub source: String,
     pub source_ref: Option<String>,
-    /// The IPDR record the sample came from.
-    pub record_id: Option<i64>,
+    /// TR-232 `Suspect` of the report.
+    pub suspect: bool,
 }
 
 /// Filters for [`Store::query_samples`](crate::Store::query_samples).

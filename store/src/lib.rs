@@ -32,11 +32,12 @@
 //! * **Bulk data** (IPDR collector, HTTP bulk data; `bulkdata.rs`): a batch
 //!   of IPDR records is one write job ([`Store::ipdr_commit`]); a record's
 //!   key (exporter, session, documentId, DSN) is unique, so a resent record
-//!   is stored once and its samples are written only with a new record.
-//!   Every transport ends up as `bulk_samples` rows (device, time, path,
-//!   value, source). Throughput is bound by the bytes written: each sample
-//!   is a row plus an entry in the (device, path, time) index, and every
-//!   commit rewrites the index pages it touched (`benches/ipdr.rs`).
+//!   is stored once. Every transport ends up as `bulk_reports` rows (device,
+//!   time, layout of paths, values, source): one row per report, not per
+//!   sample, and a by-device index appended behind the ingest in sorted
+//!   chunks ([`Store::index_bulk_reports`]), because an index updated at
+//!   random by every insert bounds throughput by the pages each commit
+//!   rewrites (`benches/ipdr.rs`).
 //! * Timestamps are UTC with microsecond precision; the API speaks
 //!   `DateTime<Utc>`, the tables hold naive UTC `TIMESTAMP`s.
 
@@ -45,6 +46,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 mod bulkdata;
+pub use bulkdata::{IndexOutcome, PruneOutcome};
 mod bulktypes;
 mod cached;
 mod checkpoint;
@@ -79,6 +81,10 @@ struct Inner {
     pool: Pool,
     writer: Writer,
     _checkpointer: Option<checkpoint::Checkpointer>,
+    index_safety_lag: std::time::Duration,
+    /// PostgreSQL: (time, highest report id) observations for the indexer's
+    /// safe watermark (see [`Store::index_bulk_reports`]).
+    index_marks: std::sync::Mutex<std::collections::VecDeque<(std::time::Instant, i64)>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -117,6 +123,8 @@ impl Store {
                     pool,
                     writer,
                     _checkpointer: checkpointer,
+                    index_marks: Default::default(),
+                    index_safety_lag: opts.index_safety_lag,
                 }),
             })
         })
@@ -482,16 +490,84 @@ impl Store {
         samples: Vec<SampleIn>,
     ) -> Result<u64> {
         let prepared = bulkdata::prepare_samples(device_id, source, source_ref, samples)?;
-        if prepared.samples.is_empty() {
+        if prepared.samples == 0 {
             return Ok(0);
         }
         self.write(move |db| bulkdata::insert_samples(db, &prepared))
             .await
     }
 
+    /// Indexes reports by device, one chunk of at most `max_rows` reports
+    /// (see the `bulkdata` module): call it periodically (`keelson serve`
+    /// does, every second) while `more` is returned. Queries are right
+    /// either way; an unindexed tail only makes them scan more.
+    ///
+    /// With PostgreSQL several writers (nodes) may hold uncommitted reports
+    /// with ids below ones already committed, so the watermark only moves up
+    /// to the highest id seen at least `StoreOptions::index_safety_lag` ago.
+    pub async fn index_bulk_reports(&self, max_rows: i64) -> Result<bulkdata::IndexOutcome> {
+        let safe = match self.inner.backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => {
+                let top = self.read(bulkdata::max_report_id).await?;
+                let now = std::time::Instant::now();
+                let lag = self.inner.index_safety_lag;
+                let mut marks = self.inner.index_marks.lock().expect("index marks");
+                marks.push_back((now, top));
+                let mut safe = 0;
+                while let Some(&(t, id)) = marks.front() {
+                    if now.duration_since(t) >= lag {
+                        safe = id;
+                        marks.pop_front();
+                    } else {
+                        break;
+                    }
+                }
+                // Keep the newest expired mark for the next run.
+                if safe > 0 {
+                    marks.push_front((now.checked_sub(lag).unwrap_or(now), safe));
+                }
+                if marks.len() > 4096 {
+                    marks.pop_back();
+                }
+                Some(safe)
+            }
+        };
+        self.write(move |db| bulkdata::index_reports(db, max_rows, safe))
+            .await
+    }
+
+    /// How far the by-device index lags: (`indexed_upto`, highest report id).
+    pub async fn bulk_index_lag(&self) -> Result<(i64, i64)> {
+        self.read(bulkdata::index_lag).await
+    }
+
+    /// Deletes bulk-data reports and IPDR records received before `before`
+    /// (and their index entries), in writer jobs of at most `chunk` rows each
+    /// so that ingest goes on meanwhile; returns the totals.
+    pub async fn prune_bulk_data(
+        &self,
+        before: DateTime<Utc>,
+        chunk: i64,
+    ) -> Result<bulkdata::PruneOutcome> {
+        let at = sqlconv::to_db(before);
+        let mut total = bulkdata::PruneOutcome::default();
+        loop {
+            let o = self
+                .write(move |db| bulkdata::prune_bulk(db, at, chunk))
+                .await?;
+            total.reports += o.reports;
+            total.index_entries += o.index_entries;
+            total.records += o.records;
+            if o.reports == 0 && o.records == 0 {
+                return Ok(total);
+            }
+        }
+    }
+
     /// Samples matching `q`, newest first (`sampled_at`, then insertion).
-    /// Fast with `device_id` (an index on device, path, time); without it
-    /// the whole table is scanned.
+    /// Fast with `device_id` (the by-device report index plus its unindexed
+    /// tail); without it every report in the time range is read.
     pub async fn query_samples(&self, q: SampleQuery) -> Result<Vec<SampleRow>> {
         self.read(move |db| bulkdata::query_samples(db, &q)).await
     }

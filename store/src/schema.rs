@@ -138,15 +138,49 @@ diesel::table! {
 }
 
 diesel::table! {
-    bulk_samples (id) {
+    bulk_layouts (id) {
+        id -> BigInt,
+        paths -> Text,
+    }
+}
+
+diesel::table! {
+    bulk_reports (id) {
         id -> BigInt,
         device_id -> Nullable<Text>,
         sampled_at -> Timestamp,
-        path -> Text,
-        value -> Text,
+        received_at -> Timestamp,
+        layout_id -> BigInt,
+        vals -> Text,
+        suspect -> Bool,
         source -> Text,
         source_ref -> Nullable<Text>,
-        record_id -> Nullable<BigInt>,
+        stream_id -> Nullable<BigInt>,
+        sequence -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    ipdr_streams (id) {
+        id -> BigInt,
+        exporter_id -> Text,
+        session_id -> Integer,
+        document_id -> Text,
+    }
+}
+
+diesel::table! {
+    bulk_report_index (device_id, sampled_at, report_id) {
+        device_id -> Text,
+        sampled_at -> Timestamp,
+        report_id -> BigInt,
+    }
+}
+
+diesel::table! {
+    bulk_index_state (id) {
+        id -> Integer,
+        indexed_upto -> BigInt,
     }
 }
 
@@ -165,5 +199,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     ipdr_exporters,
     ipdr_sessions,
     ipdr_records,
-    bulk_samples,
+    bulk_layouts,
+    bulk_reports,
+    bulk_report_index,
+    bulk_index_state,
+    ipdr_streams,
 );

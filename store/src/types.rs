@@ -52,6 +52,11 @@ pub struct StoreOptions {
     /// How long to wait for a pooled connection. (For the PostgreSQL connect
     /// itself, libpq reads `connect_timeout=N` from the URL.)
     pub connect_timeout: Duration,
+    /// PostgreSQL: how long the bulk-report indexer waits before trusting a
+    /// report id as committed by every writer (several nodes may share the
+    /// database; see `Store::index_bulk_reports`). Longer than any write
+    /// transaction can take.
+    pub index_safety_lag: Duration,
 }
 
 impl Default for StoreOptions {
@@ -62,6 +67,7 @@ impl Default for StoreOptions {
             queue_depth: 8192,
             busy_timeout: Duration::from_secs(5),
             connect_timeout: Duration::from_secs(10),
+            index_safety_lag: Duration::from_secs(30),
         }
     }
 }

@@ -40,6 +40,7 @@ impl Ctx {
         let url = pg.fresh_database();
         let opts = StoreOptions {
             pool_size: Some(4),
+            index_safety_lag: std::time::Duration::ZERO,
             ..StoreOptions::default()
         };
         let store = Store::open(&url, opts).await.unwrap();
@@ -68,10 +69,12 @@ impl Ctx {
     /// Runs SQL on a fresh connection (not through the store).
     fn exec_sql(&self, url: &str, sql: &str) {
         match self.kind {
-            Backend::Sqlite => diesel::SqliteConnection::establish(url)
-                .unwrap()
-                .batch_execute(sql)
-                .unwrap(),
+            Backend::Sqlite => {
+                let mut c = diesel::SqliteConnection::establish(url).unwrap();
+                // A store just dropped may still be closing its connections.
+                c.batch_execute("PRAGMA busy_timeout = 10000;").unwrap();
+                c.batch_execute(sql).unwrap()
+            }
             Backend::Postgres => diesel::PgConnection::establish(url)
                 .unwrap()
                 .batch_execute(sql)
@@ -114,6 +117,7 @@ suite!(
     http_samples_and_queries,
     device_mapping,
     invalid_requests,
+    report_index_and_retention,
 );
 
 const EXPORTER: &str = "192.0.2.7:4737";
@@ -130,28 +134,46 @@ fn t(secs: i64) -> DateTime<Utc> {
 /// A TR-232 BulkDataReport record with `n` samples.
 fn record(session_id: i32, doc: &str, seq: i64, device: Option<&str>, n: usize) -> IpdrRecordIn {
     let at = t(seq);
-    let samples: Vec<SampleIn> = (0..n)
-        .map(|k| SampleIn::new(format!("Device.X.{k}.Value"), format!("{seq}-{k}"), at))
-        .collect();
     IpdrRecordIn {
         session_id,
         document_id: doc.into(),
         sequence: seq,
         template_id: 3000,
         received_at: now(),
-        fields: json!({
-            "OUI": "00D09E",
-            "ProductClass": "IGD",
-            "SerialNumber": "S1",
-            "Suspect": false,
-            "BulkData": samples
-                .iter()
-                .map(|s| json!({"Name": s.path, "Value": s.value}))
-                .collect::<Vec<_>>(),
-        }),
+        fields: serde_json::Value::Null,
         device_id: device.map(str::to_string),
-        samples,
+        report: Some(ReportIn {
+            sampled_at: at,
+            suspect: false,
+            pairs: (0..n)
+                .map(|k| (format!("Device.X.{k}.Value"), format!("{seq}-{k}")))
+                .collect(),
+        }),
     }
+}
+
+/// A record of another template (e.g. DOCSIS SAMIS): kept with its fields.
+fn generic(session_id: i32, doc: &str, seq: i64, device: Option<&str>) -> IpdrRecordIn {
+    IpdrRecordIn {
+        session_id,
+        document_id: doc.into(),
+        sequence: seq,
+        template_id: 4000,
+        received_at: now(),
+        fields: json!({"CmtsHostName": "cmts-1", "ServiceOctetsPassed": seq * 1000}),
+        device_id: device.map(str::to_string),
+        report: None,
+    }
+}
+
+/// Distinct reports the sample query sees.
+async fn reports(s: &Store) -> usize {
+    all_samples(s, None)
+        .await
+        .iter()
+        .map(|r| r.report_id)
+        .collect::<HashSet<_>>()
+        .len()
 }
 
 fn batch(records: Vec<IpdrRecordIn>) -> IpdrBatch {
@@ -189,21 +211,72 @@ async fn migrations_apply_and_revert(ctx: &Ctx) {
     let applied = Store::migrate(&other).await.unwrap();
     assert_eq!(
         applied,
-        ["2025-11-21-000000_init", "2025-11-22-000000_bulkdata"]
+        [
+            "2025-11-21-000000_init",
+            "2025-11-22-000000_bulkdata",
+            "2025-11-23-000000_bulk_reports"
+        ]
     );
-    // down.sql really undoes up.sql (and up.sql applies again after it).
-    let (up, down) = match ctx.kind {
+    macro_rules! sql {
+        ($flavour:literal, $name:literal) => {
+            include_str!(concat!("../../migrations/", $flavour, "/", $name))
+        };
+    }
+    let (up2, down2, up3, down3) = match ctx.kind {
         Backend::Sqlite => (
-            include_str!("../../migrations/sqlite/2025-11-22-000000_bulkdata/up.sql"),
-            include_str!("../../migrations/sqlite/2025-11-22-000000_bulkdata/down.sql"),
+            sql!("sqlite", "2025-11-22-000000_bulkdata/up.sql"),
+            sql!("sqlite", "2025-11-22-000000_bulkdata/down.sql"),
+            sql!("sqlite", "2025-11-23-000000_bulk_reports/up.sql"),
+            sql!("sqlite", "2025-11-23-000000_bulk_reports/down.sql"),
         ),
         Backend::Postgres => (
-            include_str!("../../migrations/postgres/2025-11-22-000000_bulkdata/up.sql"),
-            include_str!("../../migrations/postgres/2025-11-22-000000_bulkdata/down.sql"),
+            sql!("postgres", "2025-11-22-000000_bulkdata/up.sql"),
+            sql!("postgres", "2025-11-22-000000_bulkdata/down.sql"),
+            sql!("postgres", "2025-11-23-000000_bulk_reports/up.sql"),
+            sql!("postgres", "2025-11-23-000000_bulk_reports/down.sql"),
         ),
     };
-    ctx.exec_sql(&other, down);
-    ctx.exec_sql(&other, up);
+    // Samples of the first layout are carried over, and back.
+    let s = Store::open(&other, StoreOptions::default()).await.unwrap();
+    s.insert_samples(
+        Some("dev-m".into()),
+        SOURCE_HTTP_JSON,
+        Some("req-m".into()),
+        vec![
+            SampleIn::new("Device.A", "1", t(0)),
+            SampleIn::new("Device.B", "2", t(0)),
+            SampleIn::new("Device.A", "3", t(5)),
+        ],
+    )
+    .await
+    .unwrap();
+    drop(s);
+    ctx.exec_sql(&other, down3);
+    ctx.exec_sql(&other, up3);
+    let s = Store::open(&other, StoreOptions::default()).await.unwrap();
+    let mut got: Vec<(String, String, DateTime<Utc>, Option<String>)> =
+        all_samples(&s, Some("dev-m"))
+            .await
+            .into_iter()
+            .map(|r| (r.path, r.value, r.sampled_at, r.source_ref))
+            .collect();
+    // Newest first; the order of equal times is the reports' (one per sample now).
+    got.sort_by(|a, b| b.2.cmp(&a.2).then(a.0.cmp(&b.0)));
+    let m = Some("req-m".to_string());
+    assert_eq!(
+        got,
+        [
+            ("Device.A".into(), "3".into(), t(5), m.clone()),
+            ("Device.A".into(), "1".into(), t(0), m.clone()),
+            ("Device.B".into(), "2".into(), t(0), m.clone()),
+        ]
+    );
+    drop(s);
+    // down.sql really undoes up.sql (and up.sql applies again after it).
+    ctx.exec_sql(&other, down3);
+    ctx.exec_sql(&other, down2);
+    ctx.exec_sql(&other, up2);
+    ctx.exec_sql(&other, up3);
     let s = Store::open(&other, StoreOptions::default()).await.unwrap();
     assert!(s.list_ipdr_exporters().await.unwrap().is_empty());
     assert!(all_samples(&s, None).await.is_empty());
@@ -255,24 +328,43 @@ async fn commit_and_query(ctx: &Ctx) {
     assert_eq!(s.last_ipdr_sequence(EXPORTER, 66, DOC).await.unwrap(), None);
     assert_eq!(s.last_ipdr_sequence("nobody", 65, DOC).await.unwrap(), None);
 
+    // Reports are not `ipdr_records` rows; records of other templates are.
+    assert!(s
+        .query_ipdr_records(None, None, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    let out = s
+        .ipdr_commit(batch(vec![
+            generic(65, DOC, 10, Some(&dev)),
+            generic(65, DOC, 11, None),
+            generic(65, DOC, 10, None),
+        ]))
+        .await
+        .unwrap();
+    assert_eq!((out.inserted, out.duplicates, out.samples), (2, 1, 0));
     let recs = s
         .query_ipdr_records(Some(EXPORTER), Some(65), 10)
         .await
         .unwrap();
     let seqs: Vec<i64> = recs.iter().map(|r| r.sequence).collect();
-    assert_eq!(seqs, [2, 1, 0], "newest first");
-    assert_eq!(recs[2].fields["BulkData"][1]["Name"], "Device.X.1.Value");
-    assert_eq!(recs[2].fields["Suspect"], false);
-    assert_eq!(recs[2].device_id.as_deref(), Some(dev.as_str()));
+    assert_eq!(seqs, [11, 10], "newest first");
+    assert_eq!(recs[1].fields["CmtsHostName"], "cmts-1");
+    assert_eq!(recs[1].fields["ServiceOctetsPassed"], 10_000);
+    assert_eq!(recs[1].device_id.as_deref(), Some(dev.as_str()));
     assert_eq!(recs[0].device_id, None);
-    assert_eq!(recs[0].template_id, 3000);
+    assert_eq!(recs[0].template_id, 4000);
     assert_eq!(recs[0].document_id, DOC);
     assert!(s
         .query_ipdr_records(Some(EXPORTER), Some(66), 10)
         .await
         .unwrap()
         .is_empty());
-    assert_eq!(s.query_ipdr_records(None, None, 2).await.unwrap().len(), 2);
+    assert_eq!(s.query_ipdr_records(None, None, 1).await.unwrap().len(), 1);
+    assert_eq!(
+        s.last_ipdr_sequence(EXPORTER, 65, DOC).await.unwrap(),
+        Some(11)
+    );
 
     // Samples carry the device, the time, the source and their record.
     let mine = all_samples(s, Some(&dev)).await;
@@ -281,7 +373,8 @@ async fn commit_and_query(ctx: &Ctx) {
         .iter()
         .all(|r| r.source == SOURCE_IPDR && r.source_ref.is_none()));
     assert_eq!(mine[0].sampled_at, t(1), "newest first");
-    assert_eq!(mine[0].record_id, Some(recs[1].id));
+    assert_eq!(mine[0].report_id, mine[1].report_id, "a report's pairs");
+    assert_eq!(mine[0].path, "Device.X.0.Value", "in report order");
     let v: HashSet<&str> = mine.iter().map(|r| r.value.as_str()).collect();
     assert!(v.contains("0-2") && v.contains("1-0"));
     let everything = all_samples(s, None).await;
@@ -291,7 +384,9 @@ async fn commit_and_query(ctx: &Ctx) {
         .filter(|r| r.device_id.is_none())
         .collect();
     assert_eq!(anonymous.len(), 2);
-    assert!(anonymous.iter().all(|r| r.record_id == Some(recs[0].id)));
+    assert!(anonymous
+        .iter()
+        .all(|r| r.report_id == anonymous[0].report_id));
 }
 
 async fn retransmission_stores_nothing_new(ctx: &Ctx) {
@@ -323,10 +418,7 @@ async fn retransmission_stores_nothing_new(ctx: &Ctx) {
     assert_eq!((out.inserted, out.duplicates, out.samples), (2, 3, 8));
 
     assert_eq!(all_samples(s, Some(dev)).await.len(), 7 * 4);
-    assert_eq!(
-        s.query_ipdr_records(None, None, 100).await.unwrap().len(),
-        7
-    );
+    assert_eq!(reports(s).await, 7);
     let sess = session(s, EXPORTER, 65, DOC).await;
     assert_eq!((sess.records, sess.last_sequence), (7, Some(6)));
     assert_eq!(s.list_ipdr_exporters().await.unwrap()[0].records_total, 7);
@@ -345,10 +437,7 @@ async fn retransmission_stores_nothing_new(ctx: &Ctx) {
         .await
         .unwrap();
     assert_eq!((out.inserted, out.duplicates), (1, 0));
-    assert_eq!(
-        s.query_ipdr_records(None, None, 100).await.unwrap().len(),
-        10
-    );
+    assert_eq!(reports(s).await, 10);
 }
 
 async fn samples_only_for_inserted_records(ctx: &Ctx) {
@@ -359,7 +448,7 @@ async fn samples_only_for_inserted_records(ctx: &Ctx) {
     // A resend of DSN 0 whose content differs (it must not be stored) next
     // to a new record.
     let mut resent = record(65, DOC, 0, Some("dev-b"), 3);
-    resent.samples[0].value = "changed".into();
+    resent.report.as_mut().unwrap().pairs[0].1 = "changed".into();
     let out = s
         .ipdr_commit(batch(vec![resent, record(65, DOC, 1, Some("dev-b"), 3)]))
         .await
@@ -370,10 +459,10 @@ async fn samples_only_for_inserted_records(ctx: &Ctx) {
     assert_eq!(a.len(), 2);
     assert_eq!(b.len(), 3);
     assert!(b.iter().all(|r| r.value.starts_with("1-")), "{b:?}");
-    let recs = s.query_ipdr_records(None, None, 10).await.unwrap();
-    let first = recs.iter().find(|r| r.sequence == 0).unwrap();
-    assert_eq!(first.device_id.as_deref(), Some("dev-a"), "original kept");
-    assert!(a.iter().all(|r| r.record_id == Some(first.id)));
+    assert!(
+        a.iter().all(|r| r.value.starts_with("0-")),
+        "original kept: {a:?}"
+    );
     // An empty batch is a no-op; a batch of only duplicates writes nothing.
     let out = s.ipdr_commit(IpdrBatch::new(EXPORTER)).await.unwrap();
     assert_eq!(out, IpdrCommitOutcome::default());
@@ -672,7 +761,7 @@ async fn http_samples_and_queries(ctx: &Ctx) {
     assert_eq!(got, [("101", t(60)), ("100", t(0))]);
     assert_eq!(rows[0].source, SOURCE_HTTP_JSON);
     assert_eq!(rows[0].source_ref.as_deref(), Some("req-1"));
-    assert_eq!(rows[0].record_id, None);
+    assert!(!rows[0].suspect);
     // Prefix: the subtree only (not "Device.WiFiX.").
     let rows = s
         .query_samples(q(Some("Device.WiFi."), None, None))
@@ -877,22 +966,113 @@ async fn invalid_requests(ctx: &Ctx) {
         ("Device.A.", "v.v", Some("r."))
     );
     let mut r = record(65, "doc\0", 0, Some("dev\0y"), 1);
-    r.samples[0].value = "\0".into();
-    r.fields = json!({"raw": "a\0b"});
+    r.report.as_mut().unwrap().pairs[0].1 = "\0".into();
+    let mut g = generic(65, "doc\0", 1, None);
+    g.fields = json!({"raw": "a\0b"});
     let out = s
         .ipdr_commit(IpdrBatch {
-            records: vec![r],
+            records: vec![r, g],
             ..IpdrBatch::new("exp\0")
         })
         .await
         .unwrap();
-    assert_eq!(out.inserted, 1);
+    assert_eq!(out.inserted, 2);
     assert_eq!(
         s.last_ipdr_sequence("exp\0", 65, "doc\0").await.unwrap(),
-        Some(0)
+        Some(1)
     );
     let rec = &s.query_ipdr_records(Some("exp."), None, 1).await.unwrap()[0];
     assert_eq!(rec.document_id, "doc.");
     assert_eq!(rec.fields["raw"], "a\0b", "JSON keeps NUL escaped");
     assert_eq!(all_samples(s, Some("dev.y")).await[0].value, ".");
+}
+
+/// Queries give the same answer whatever part of the reports is indexed by
+/// device, and retention removes old reports and their index entries.
+async fn report_index_and_retention(ctx: &Ctx) {
+    let s = &ctx.store;
+    let devs = ["dev-a", "dev-b", "dev-c"];
+    // 60 reports: devices round robin, times interleaved out of order.
+    let mut recs = Vec::new();
+    for q in 0..60i64 {
+        let mut r = record(65, DOC, q, Some(devs[(q % 3) as usize]), 3);
+        r.report.as_mut().unwrap().sampled_at = t((q * 7) % 60);
+        recs.push(r);
+    }
+    for chunk in recs.chunks(7) {
+        s.ipdr_commit(batch(chunk.to_vec())).await.unwrap();
+    }
+    let query = |dev: &str, path: Option<&str>, limit: i64, offset: i64| SampleQuery {
+        device_id: Some(dev.to_string()),
+        path: path.map(str::to_string),
+        from: Some(t(10)),
+        to: Some(t(50)),
+        limit,
+        offset,
+    };
+    let key = |rows: Vec<SampleRow>| -> Vec<(DateTime<Utc>, String, String)> {
+        rows.into_iter()
+            .map(|r| (r.sampled_at, r.path, r.value))
+            .collect()
+    };
+    // Expected: computed from the records themselves.
+    let expected = |dev: &str, path: Option<&str>| {
+        let mut e: Vec<(DateTime<Utc>, i64, usize, String, String)> = Vec::new();
+        for r in &recs {
+            let rep = r.report.as_ref().unwrap();
+            if r.device_id.as_deref() != Some(dev)
+                || rep.sampled_at < t(10)
+                || rep.sampled_at >= t(50)
+            {
+                continue;
+            }
+            for (k, (p, v)) in rep.pairs.iter().enumerate() {
+                if path.map_or(true, |x| x == p) {
+                    e.push((rep.sampled_at, r.sequence, k, p.clone(), v.clone()));
+                }
+            }
+        }
+        // Newest first, then the newer report, then report order.
+        e.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.cmp(&a.1)).then(a.2.cmp(&b.2)));
+        e.into_iter().map(|x| (x.0, x.3, x.4)).collect::<Vec<_>>()
+    };
+    let mut rounds = 0;
+    loop {
+        for dev in devs {
+            let all = key(s.query_samples(query(dev, None, 10_000, 0)).await.unwrap());
+            assert_eq!(all, expected(dev, None), "{dev}, round {rounds}");
+            assert!(!all.is_empty());
+            let one = key(s
+                .query_samples(query(dev, Some("Device.X.1.Value"), 10_000, 0))
+                .await
+                .unwrap());
+            assert_eq!(one, expected(dev, Some("Device.X.1.Value")));
+            // Paging: limit and offset cut the same list.
+            let page = key(s.query_samples(query(dev, None, 5, 4)).await.unwrap());
+            assert_eq!(page, expected(dev, None)[4..9].to_vec());
+        }
+        // Index a few reports at a time: every state in between is checked.
+        let o = s.index_bulk_reports(13).await.unwrap();
+        rounds += 1;
+        if !o.more && o.indexed == 0 {
+            break;
+        }
+        assert!(rounds < 20, "indexing does not finish: {o:?}");
+    }
+    assert!(rounds >= 5, "{rounds}");
+
+    // Retention: everything received before now goes, with its index entries.
+    let later = Utc::now() + Duration::seconds(1);
+    let pruned = s.prune_bulk_data(later, 25).await.unwrap();
+    assert_eq!(pruned.reports, 60);
+    assert_eq!(pruned.index_entries, 60);
+    assert!(all_samples(s, None).await.is_empty());
+    assert!(s
+        .query_samples(query("dev-a", None, 100, 0))
+        .await
+        .unwrap()
+        .is_empty());
+    // A resend of a pruned record is a new record again (the key went with it);
+    // the session's counters stay.
+    assert_eq!(session(s, EXPORTER, 65, DOC).await.records, 60);
 }

@@ -192,7 +192,11 @@ async fn migrations_apply_once(ctx: &Ctx) {
     let applied = Store::migrate(&other).await.unwrap();
     assert_eq!(
         applied,
-        ["2025-11-21-000000_init", "2025-11-22-000000_bulkdata"]
+        [
+            "2025-11-21-000000_init",
+            "2025-11-22-000000_bulkdata",
+            "2025-11-23-000000_bulk_reports"
+        ]
     );
     assert!(Store::migrate(&other).await.unwrap().is_empty());
     let s = Store::open(&other, StoreOptions::default()).await.unwrap();

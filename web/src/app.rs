@@ -272,6 +272,20 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
                     .enable_all()
                     .build()?;
                 rt.block_on(async move {
+                    let upkeep = tokio::spawn(crate::collector::maintain(
+                        state.store.clone(),
+                        state.cfg.bulkdata.clone(),
+                    ));
+                    let _abort = AbortOnDrop(upkeep);
+                    let ipdr_cfg = &state.cfg.ipdr;
+                    let _watch = (!ipdr_cfg.watch_dir.is_empty()).then(|| {
+                        AbortOnDrop(tokio::spawn(crate::ipdrdoc::watch(
+                            state.store.clone(),
+                            std::path::PathBuf::from(&ipdr_cfg.watch_dir),
+                            Duration::from_secs(ipdr_cfg.watch_interval_secs.max(1)),
+                            ipdr_cfg.max_document_bytes,
+                        )))
+                    });
                     crate::collector::start(state, ipdr_shutdown.clone()).await?;
                     let mut wait = ipdr_shutdown;
                     wait.requested().await;
@@ -333,6 +347,15 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     {
         let _ = ctrl_c.await;
+    }
+}
+
+/// Aborts a background task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

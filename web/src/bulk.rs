@@ -1,6 +1,7 @@
 //! HTTP bulk data (TR-069 Annex N): CPEs POST (or PUT) JSON or CSV reports to
 //! `/bulkdata?oui=…&pc=…&sn=…` on the CWMP listeners. Authenticated like CWMP (Digest, or Basic
-//! over TLS); the 2xx is sent only after the samples are committed.
+//! over TLS); the 2xx is sent only after the samples are committed. An XML or XDR body is an
+//! IPDR document (see `ipdrdoc.rs`); its records name their devices, so the query is optional.
 
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -11,6 +12,22 @@ use crate::app::{AppState, ConnInfo};
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/bulkdata", web::post().to(receive))
         .route("/bulkdata", web::put().to(receive));
+}
+
+/// XML (`application/xml`, `text/xml`, `…+xml`) or XDR (`application/x-ipdr-xdr`,
+/// `application/octet-stream`) bodies are IPDR documents.
+fn is_ipdr_document(content_type: &str) -> bool {
+    let m = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    m == "application/xml"
+        || m == "text/xml"
+        || m.ends_with("+xml")
+        || m == "application/x-ipdr-xdr"
+        || m == "application/octet-stream"
 }
 
 fn bad(status: actix_web::http::StatusCode, msg: impl Into<String>) -> HttpResponse {
@@ -26,27 +43,48 @@ async fn receive(
     state: web::Data<AppState>,
 ) -> HttpResponse {
     use actix_web::http::StatusCode;
-    let (Some(oui), Some(sn)) = (q.get("oui"), q.get("sn")) else {
-        tracing::warn!(remote = ?req.peer_addr(), "bulk-data report without oui/sn");
-        return bad(
-            StatusCode::BAD_REQUEST,
-            "query parameters oui and sn are required",
-        );
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    // IPDR documents (TR-232 File/XML or XDR encodings) name their devices themselves.
+    let document = is_ipdr_document(&content_type);
+    let (oui, sn) = match (q.get("oui"), q.get("sn")) {
+        (Some(o), Some(s)) => (o.as_str(), s.as_str()),
+        _ if document => ("", ""),
+        _ => {
+            tracing::warn!(remote = ?req.peer_addr(), "bulk-data report without oui/sn");
+            return bad(
+                StatusCode::BAD_REQUEST,
+                "query parameters oui and sn are required",
+            );
+        }
     };
     let identity = acs::codec::DeviceIdStruct {
         manufacturer: String::new(),
         oui: oui.to_ascii_uppercase(),
         product_class: q.get("pc").cloned().unwrap_or_default(),
-        serial_number: sn.clone(),
+        serial_number: sn.to_string(),
     };
-    let device_id = identity.canonical_id();
+    let device_id = if sn.is_empty() {
+        String::new()
+    } else {
+        identity.canonical_id()
+    };
     let conn = req.conn_data::<ConnInfo>().cloned().unwrap_or(ConnInfo {
         id: 0,
         tls: false,
         client_cert: None,
     });
     // Read the body before answering, even with a 401, so the connection stays usable.
-    let body = match crate::cwmp::read_body(&req, payload, state.limits.max_body_bytes).await {
+    let limit = if document {
+        state.cfg.ipdr.max_document_bytes
+    } else {
+        state.limits.max_body_bytes
+    };
+    let body = match crate::cwmp::read_body(&req, payload, limit).await {
         Ok(b) => b,
         Err(resp) => {
             tracing::warn!(device = %device_id, status = %resp.status(), "bulk-data body refused");
@@ -56,11 +94,25 @@ async fn receive(
     if let Some(resp) = crate::cwmp::authenticate(&state, &req, &conn, &device_id).await {
         return resp;
     }
-    let content_type = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
+    if document {
+        return match crate::ipdrdoc::ingest(&state.store, body.to_vec(), limit, "http").await {
+            Ok(_) => HttpResponse::NoContent().finish(),
+            Err(crate::ipdrdoc::IngestError::Invalid(reason)) => {
+                tracing::warn!(device = %device_id, %reason, "IPDR document refused");
+                bad(
+                    StatusCode::BAD_REQUEST,
+                    format!("invalid IPDR document: {reason}"),
+                )
+            }
+            Err(e) => {
+                tracing::error!(device = %device_id, error = %e, "storing IPDR document failed");
+                HttpResponse::ServiceUnavailable()
+                    .insert_header((header::RETRY_AFTER, "30"))
+                    .finish()
+            }
+        };
+    }
+    let content_type = content_type.as_str();
     let format = req
         .headers()
         .get("BBF-Report-Format")

@@ -1,6 +1,7 @@
 //! The IPDR collector inside `keelson serve`: the `ipdr` crate's TCP transport with a
 //! `RecordSink` over the ACS database. A DATA_ACK follows the commit of the records it covers.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{TimeZone, Utc};
@@ -9,13 +10,7 @@ use ipdr::transport::{RecordSink, SinkError, SinkFuture};
 use ipdr::xdr::Value;
 use serde_json::{json, Value as Json};
 
-/// Writes IPDR records (and, for TR-232 BulkDataReport records, their samples linked to the
-/// device) in one transaction per batch.
-pub struct StoreSink {
-    pub store: store::Store,
-}
-
-fn to_json(v: &Value) -> Json {
+pub(crate) fn to_json(v: &Value) -> Json {
     match v {
         Value::Int(x) => json!(x),
         Value::UnsignedInt(x) => json!(x),
@@ -53,44 +48,167 @@ fn to_json(v: &Value) -> Json {
     }
 }
 
-fn record_in(r: &Record, now: chrono::DateTime<Utc>) -> store::IpdrRecordIn {
-    let fields: serde_json::Map<String, Json> = r
-        .fields
-        .iter()
-        .map(|(k, v)| (k.to_string(), to_json(v)))
-        .collect();
-    let (device_id, samples) = match ipdr::sim::BulkDataReport::from_fields(&r.fields) {
-        Some(rep) if !rep.serial_number.is_empty() => {
-            let at = if rep.creation_time_ms > 0 {
-                Utc.timestamp_millis_opt(rep.creation_time_ms as i64)
-                    .single()
-                    .unwrap_or(now)
-            } else {
-                now
-            };
-            (
-                Some(store::canonical_device_id(
-                    &rep.oui.to_ascii_uppercase(),
-                    &rep.product_class,
-                    &rep.serial_number,
-                )),
-                rep.bulk_data
-                    .into_iter()
-                    .map(|(p, v)| store::SampleIn::new(p, v, at))
-                    .collect(),
-            )
-        }
-        _ => (None, Vec::new()),
-    };
-    store::IpdrRecordIn {
+fn record_in(r: &Record, document_id: String, now: chrono::DateTime<Utc>) -> store::IpdrRecordIn {
+    let mut out = store::IpdrRecordIn {
         session_id: i32::from(r.session_id),
-        document_id: r.document_id.to_string(),
+        document_id,
         sequence: r.sequence_num as i64,
         template_id: i32::from(r.template.id()),
         received_at: now,
-        fields: Json::Object(fields),
-        device_id,
-        samples,
+        fields: Json::Null,
+        device_id: None,
+        report: None,
+    };
+    match ipdr::sim::BulkDataReport::from_fields(&r.fields) {
+        // A TR-232 BulkDataReport: stored as a report of the device.
+        Some(rep) if !rep.serial_number.is_empty() => {
+            let (device, report) = report_in(rep, now);
+            out.device_id = Some(device);
+            out.report = Some(report);
+        }
+        // Any other template (e.g. DOCSIS SAMIS): kept with its field names and types.
+        _ => {
+            out.fields = Json::Object(
+                r.fields
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), to_json(v)))
+                    .collect(),
+            );
+        }
+    }
+    out
+}
+
+/// A TR-232 BulkDataReport as a stored report: (canonical device id, report). Its time is
+/// the record's creation time, or `now` when it has none.
+pub(crate) fn report_in(
+    rep: ipdr::sim::BulkDataReport,
+    now: chrono::DateTime<Utc>,
+) -> (String, store::ReportIn) {
+    let at = if rep.creation_time_ms > 0 {
+        Utc.timestamp_millis_opt(rep.creation_time_ms as i64)
+            .single()
+            .unwrap_or(now)
+    } else {
+        now
+    };
+    (
+        store::canonical_device_id(
+            &rep.oui.to_ascii_uppercase(),
+            &rep.product_class,
+            &rep.serial_number,
+        ),
+        store::ReportIn {
+            sampled_at: at,
+            suspect: rep.suspect,
+            pairs: rep.bulk_data,
+        },
+    )
+}
+
+/// Session and exporter state changes, applied in order by one task.
+enum StateChange {
+    Exporter {
+        id: String,
+        direction: &'static str,
+        state: &'static str,
+        connected: bool,
+        error: Option<String>,
+    },
+    Start {
+        exporter: String,
+        session: store::IpdrSessionIn,
+    },
+    Stop {
+        exporter: String,
+        session_id: u8,
+    },
+}
+
+/// Writes IPDR records (TR-232 BulkDataReport records as reports of their device, others
+/// with their fields) in one transaction per batch, and keeps exporter and session rows.
+pub struct StoreSink {
+    store: store::Store,
+    /// Exporters we dial (the others connected in).
+    outbound: Vec<String>,
+    changes: tokio::sync::mpsc::UnboundedSender<StateChange>,
+    /// Per (exporter, session): the config and templates in force (from TEMPLATE_DATA).
+    templates: std::sync::Mutex<HashMap<(String, u8), (u16, Json)>>,
+}
+
+fn templates_json(templates: &[Arc<ipdr::Template>]) -> Json {
+    Json::Array(
+        templates
+            .iter()
+            .map(|t| {
+                let b = t.block();
+                json!({
+                    "id": b.template_id,
+                    "schema": b.schema_name,
+                    "type": b.type_name,
+                    "fields": t.enabled_fields().map(|f| f.to_string()).collect::<Vec<_>>(),
+                })
+            })
+            .collect(),
+    )
+}
+
+impl StoreSink {
+    /// A sink over `store`; must be created inside a tokio runtime (it spawns the task that
+    /// applies session and exporter changes in order).
+    pub fn new(store: store::Store, outbound: Vec<String>) -> StoreSink {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<StateChange>();
+        let st = store.clone();
+        tokio::spawn(async move {
+            // (exporter, session id) -> document of the running session.
+            let mut documents: HashMap<(String, u8), String> = HashMap::new();
+            while let Some(change) = rx.recv().await {
+                let r = match change {
+                    StateChange::Exporter {
+                        id,
+                        direction,
+                        state,
+                        connected,
+                        error,
+                    } => st
+                        .upsert_ipdr_exporter(store::IpdrExporterIn {
+                            direction: direction.into(),
+                            id,
+                            state: state.into(),
+                            last_connected_at: connected.then(Utc::now),
+                            last_error: error,
+                        })
+                        .await
+                        .map(drop),
+                    StateChange::Start { exporter, session } => {
+                        documents.insert(
+                            (exporter.clone(), session.session_id as u8),
+                            session.document_id.clone(),
+                        );
+                        st.upsert_ipdr_session(&exporter, session).await.map(drop)
+                    }
+                    StateChange::Stop {
+                        exporter,
+                        session_id,
+                    } => match documents.remove(&(exporter.clone(), session_id)) {
+                        Some(doc) => st
+                            .stop_ipdr_session(&exporter, i32::from(session_id), &doc, Utc::now())
+                            .await
+                            .map(drop),
+                        None => Ok(()),
+                    },
+                };
+                if let Err(e) = r {
+                    tracing::warn!(error = %e, "recording IPDR session state failed");
+                }
+            }
+        });
+        StoreSink {
+            store,
+            outbound,
+            changes: tx,
+            templates: Default::default(),
+        }
     }
 }
 
@@ -99,7 +217,22 @@ impl RecordSink for StoreSink {
         Box::pin(async move {
             let now = Utc::now();
             let mut batch = store::IpdrBatch::new(exporter);
-            batch.records = records.iter().map(|r| record_in(r, now)).collect();
+            // Records of a batch nearly always share their document: format its id once.
+            let mut doc: Option<(ipdr::codec::DocumentId, String)> = None;
+            batch.records = records
+                .iter()
+                .map(|r| {
+                    let id = match &doc {
+                        Some((d, text)) if *d == r.document_id => text.clone(),
+                        _ => {
+                            let text = r.document_id.to_string();
+                            doc = Some((r.document_id, text.clone()));
+                            text
+                        }
+                    };
+                    record_in(r, id, now)
+                })
+                .collect();
             match self.store.ipdr_commit(batch).await {
                 Ok(out) => {
                     tracing::debug!(
@@ -119,25 +252,83 @@ impl RecordSink for StoreSink {
     }
 
     fn event(&self, exporter: &str, event: &Event) {
-        tracing::info!(exporter, event = ?event, "IPDR collector event");
-        let store = self.store.clone();
-        let exporter = exporter.to_string();
-        let state = match event {
-            Event::Connected { .. } => Some("connected"),
+        match event {
+            Event::AckOverdue { .. } | Event::SequenceGap { .. } | Event::RecordRejected { .. } => {
+                tracing::warn!(exporter, event = ?event, "IPDR collector event")
+            }
+            _ => tracing::info!(exporter, event = ?event, "IPDR collector event"),
+        }
+        let direction = if self.outbound.iter().any(|o| o == exporter) {
+            "outbound"
+        } else {
+            "inbound"
+        };
+        let change = match event {
+            Event::Connected { .. } => Some(StateChange::Exporter {
+                id: exporter.to_string(),
+                direction,
+                state: "connected",
+                connected: true,
+                error: None,
+            }),
+            Event::Disconnected { .. } => Some(StateChange::Exporter {
+                id: exporter.to_string(),
+                direction,
+                state: "disconnected",
+                connected: false,
+                error: None,
+            }),
+            Event::PeerError { description, .. } | Event::ErrorSent { description, .. } => {
+                Some(StateChange::Exporter {
+                    id: exporter.to_string(),
+                    direction,
+                    state: "error",
+                    connected: false,
+                    error: Some(description.clone()),
+                })
+            }
+            Event::TemplateChanged {
+                session_id,
+                config_id,
+                templates,
+            } => {
+                self.templates.lock().expect("templates").insert(
+                    (exporter.to_string(), *session_id),
+                    (*config_id, templates_json(templates)),
+                );
+                None
+            }
+            Event::SessionStarted {
+                session_id,
+                document_id,
+                ..
+            } => {
+                let (config_id, template) = self
+                    .templates
+                    .lock()
+                    .expect("templates")
+                    .get(&(exporter.to_string(), *session_id))
+                    .cloned()
+                    .unwrap_or((0, Json::Null));
+                Some(StateChange::Start {
+                    exporter: exporter.to_string(),
+                    session: store::IpdrSessionIn {
+                        session_id: i32::from(*session_id),
+                        document_id: document_id.to_string(),
+                        config_id: i32::from(config_id),
+                        template,
+                        started_at: Utc::now(),
+                    },
+                })
+            }
+            Event::SessionStopped { session_id, .. } => Some(StateChange::Stop {
+                exporter: exporter.to_string(),
+                session_id: *session_id,
+            }),
             _ => None,
         };
-        if let Some(state) = state {
-            tokio::spawn(async move {
-                let _ = store
-                    .upsert_ipdr_exporter(store::IpdrExporterIn {
-                        id: exporter,
-                        direction: "inbound".into(),
-                        state: state.into(),
-                        last_connected_at: Some(Utc::now()),
-                        last_error: None,
-                    })
-                    .await;
-            });
+        if let Some(c) = change {
+            let _ = self.changes.send(c);
         }
     }
 }
@@ -151,10 +342,9 @@ pub async fn start(
     if !cfg.enabled {
         return Ok(());
     }
-    let tcfg = Arc::new(ipdr::transport::TransportConfig::default());
-    let sink: Arc<dyn RecordSink> = Arc::new(StoreSink {
-        store: state.store.clone(),
-    });
+    let tcfg = Arc::new(cfg.transport());
+    let sink: Arc<dyn RecordSink> =
+        Arc::new(StoreSink::new(state.store.clone(), cfg.exporters.clone()));
     if !cfg.listen.is_empty() {
         let listener = tokio::net::TcpListener::bind(&cfg.listen)
             .await
@@ -184,4 +374,66 @@ pub async fn start(
         }
     }
     Ok(())
+}
+
+/// Bulk-data upkeep: indexes new reports by device and applies the retention period (hourly).
+/// Runs for as long as the server does.
+///
+/// Indexing runs when `index_chunk` reports wait, or `index_interval_secs` after the last
+/// run: the bigger the chunk, the more reports of each device land on one index page, so
+/// heavy ingest is indexed in big steps and light ingest within seconds.
+pub async fn maintain(store: store::Store, cfg: crate::config::BulkDataConfig) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_prune: Option<std::time::Instant> = None;
+    let mut last_index = std::time::Instant::now();
+    let chunk = cfg.index_chunk.max(1);
+    let every = std::time::Duration::from_secs(cfg.index_interval_secs.max(1));
+    loop {
+        tick.tick().await;
+        let due = match store.bulk_index_lag().await {
+            Ok((upto, top)) => top - upto >= chunk || (top > upto && last_index.elapsed() >= every),
+            Err(e) => {
+                tracing::warn!(error = %e, "reading the bulk-report index state failed");
+                false
+            }
+        };
+        if due {
+            last_index = std::time::Instant::now();
+            loop {
+                match store.index_bulk_reports(chunk).await {
+                    Ok(o) => {
+                        if o.indexed > 0 {
+                            tracing::debug!(
+                                indexed = o.indexed,
+                                upto = o.upto,
+                                "bulk reports indexed"
+                            );
+                        }
+                        if o.more {
+                            continue;
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "indexing bulk reports failed"),
+                }
+                break;
+            }
+        }
+        if cfg.retention_days > 0
+            && last_prune.is_none_or(|t| t.elapsed() >= std::time::Duration::from_secs(3600))
+        {
+            last_prune = Some(std::time::Instant::now());
+            let before = Utc::now() - chrono::Duration::days(i64::from(cfg.retention_days));
+            match store.prune_bulk_data(before, 10_000).await {
+                Ok(o) if o.reports + o.records > 0 => tracing::info!(
+                    reports = o.reports,
+                    records = o.records,
+                    %before,
+                    "bulk data past retention deleted"
+                ),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "bulk-data retention failed"),
+            }
+        }
+    }
 }

@@ -24,6 +24,7 @@ pub struct Config {
     pub connection_request: ConnectionRequestConfig,
     pub datamodel: DatamodelConfig,
     pub ipdr: IpdrConfig,
+    pub bulkdata: BulkDataConfig,
     pub log: LogConfig,
 }
 
@@ -36,14 +37,88 @@ pub struct IpdrConfig {
     pub listen: String,
     /// Exporters (e.g. CMTSs) the collector dials, as `host:port`.
     pub exporters: Vec<String>,
+    /// Keep-alive interval we advertise: an exporter silent this long is dropped (0 = never).
+    pub keep_alive_secs: u32,
+    /// Time allowed for the CONNECT / CONNECT_RESPONSE handshake.
+    pub connect_timeout_secs: u64,
+    /// Largest IPDR/SP message accepted (`messageLen`); larger gets ERROR and a close.
+    pub max_message_bytes: usize,
+    /// Acknowledgement pacing: records are committed, then acknowledged, in batches of at
+    /// most this many, and at the latest when the exporter's ackSequenceInterval or
+    /// ackTimeInterval (from its SESSION_START) is reached.
+    pub max_batch_records: usize,
+    /// Reading from an exporter pauses while this many of its records wait for storage.
+    pub max_pending_records: usize,
+    /// Inbound connections above this number are closed at once.
+    pub max_connections: usize,
+    /// A directory watched for IPDR documents (IPDR/XML or IPDR/XDR files; "" disables).
+    /// Stored files move to `done/`, refused ones to `failed/` with a `.error` note.
+    pub watch_dir: String,
+    pub watch_interval_secs: u64,
+    /// Largest IPDR document accepted (watched directory and HTTP).
+    pub max_document_bytes: usize,
 }
 
 impl Default for IpdrConfig {
     fn default() -> Self {
+        let t = ipdr::TransportConfig::default();
+        let c = ipdr::CollectorConfig::default();
         IpdrConfig {
             enabled: true,
             listen: "0.0.0.0:4737".into(),
             exporters: Vec::new(),
+            keep_alive_secs: c.keep_alive_interval,
+            connect_timeout_secs: c.connect_timeout.as_secs(),
+            max_message_bytes: c.max_message_len,
+            max_batch_records: t.max_batch_records,
+            max_pending_records: t.max_pending_records,
+            max_connections: t.max_connections,
+            watch_dir: String::new(),
+            watch_interval_secs: 2,
+            max_document_bytes: 64 << 20,
+        }
+    }
+}
+
+impl IpdrConfig {
+    /// The transport settings these options give.
+    pub fn transport(&self) -> ipdr::TransportConfig {
+        let d = ipdr::TransportConfig::default();
+        let collector = ipdr::CollectorConfig {
+            keep_alive_interval: self.keep_alive_secs,
+            connect_timeout: std::time::Duration::from_secs(self.connect_timeout_secs.max(1)),
+            max_message_len: self.max_message_bytes.max(64),
+            ..ipdr::CollectorConfig::default()
+        };
+        ipdr::TransportConfig {
+            collector: std::sync::Arc::new(collector),
+            max_batch_records: self.max_batch_records.max(1),
+            max_pending_records: self.max_pending_records.max(self.max_batch_records.max(1)),
+            max_connections: self.max_connections.max(1),
+            ..d
+        }
+    }
+}
+
+/// Bulk-data storage upkeep (all transports).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct BulkDataConfig {
+    /// Reports and IPDR records received longer ago than this are deleted (0 = keep all).
+    pub retention_days: u32,
+    /// The by-device index of reports is brought up to date when this many reports wait…
+    pub index_chunk: i64,
+    /// …or this many seconds after its last update, whichever comes first. Until then,
+    /// queries by device also scan the unindexed reports.
+    pub index_interval_secs: u64,
+}
+
+impl Default for BulkDataConfig {
+    fn default() -> Self {
+        BulkDataConfig {
+            retention_days: 30,
+            index_chunk: 500_000,
+            index_interval_secs: 10,
         }
     }
 }
@@ -146,6 +221,7 @@ impl Default for Config {
             connection_request: ConnectionRequestConfig::default(),
             datamodel: DatamodelConfig::default(),
             ipdr: IpdrConfig::default(),
+            bulkdata: BulkDataConfig::default(),
             log: LogConfig::default(),
         }
     }

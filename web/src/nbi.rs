@@ -54,6 +54,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/bulkdata/samples", web::get().to(list_samples))
             .route("/ipdr/exporters", web::get().to(list_exporters))
             .route("/ipdr/sessions", web::get().to(list_ipdr_sessions))
+            .route("/ipdr/documents", web::post().to(post_ipdr_document))
             .route("/files", web::get().to(list_files))
             .route("/files", web::post().to(upload_file))
             .route("/files/{id}", web::get().to(get_file))
@@ -774,6 +775,34 @@ async fn list_samples(q: web::Query<SampleParams>, state: web::Data<AppState>) -
     match state.store.query_samples(query).await {
         Ok(s) => HttpResponse::Ok().json(json!({ "samples": s })),
         Err(e) => store_error(e),
+    }
+}
+
+/// `POST /api/v1/ipdr/documents`: an IPDR/XML or IPDR/XDR document; 200 with what was
+/// stored, once it is durable. A document posted again stores nothing new.
+async fn post_ipdr_document(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let max = state.cfg.ipdr.max_document_bytes;
+    let body = match crate::cwmp::read_body(&req, payload, max).await {
+        Ok(b) => b,
+        Err(resp) => return resp,
+    };
+    match crate::ipdrdoc::ingest(&state.store, body.to_vec(), max, "nbi").await {
+        Ok(out) => HttpResponse::Ok().json(out),
+        Err(crate::ipdrdoc::IngestError::Invalid(reason)) => {
+            tracing::warn!(%reason, "IPDR document refused");
+            error(
+                StatusCode::BAD_REQUEST,
+                format!("invalid IPDR document: {reason}"),
+            )
+        }
+        Err(e @ crate::ipdrdoc::IngestError::Store(_)) => {
+            tracing::error!(error = %e, "storing IPDR document failed");
+            error(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+        }
     }
 }
 

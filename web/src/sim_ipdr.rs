@@ -35,6 +35,18 @@ pub struct IpdrSimArgs {
     pub product_class: String,
     #[arg(long, default_value = "KSIM")]
     pub serial_prefix: String,
+    /// Exporters streaming in parallel, each its own connection and document, with its own
+    /// share of the devices (serial numbers `<prefix><n>_<device>`). Load mode: the
+    /// figure printed is the records acknowledged per second by all of them together.
+    /// Dialling only.
+    #[arg(long, default_value_t = 1)]
+    pub connections: u32,
+    /// Most DATA messages outstanding before a DATA_ACK (per connection).
+    #[arg(long, default_value_t = 4096)]
+    pub window: usize,
+    /// ackSequenceInterval announced in SESSION_START.
+    #[arg(long, default_value_t = 1024)]
+    pub ack_sequence_interval: u32,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
@@ -49,21 +61,68 @@ pub async fn run(args: IpdrSimArgs) -> anyhow::Result<()> {
     if args.records.is_none() && args.duration.is_none() {
         anyhow::bail!("give --records N or --duration SECONDS");
     }
-    let cfg = ipdr::sim::SimExporterConfig {
-        connection,
-        records: args.records,
-        duration: args.duration.map(Duration::from_secs_f64),
-        rate: args.rate,
-        devices: args.devices,
-        pairs: args.pairs,
-        oui: args.oui,
-        product_class: args.product_class,
-        serial_prefix: args.serial_prefix,
-        ..Default::default()
+    let n = args.connections.max(1);
+    if n > 1 && args.listen.is_some() {
+        anyhow::bail!("--connections applies to --collector only");
+    }
+    let mut runs = Vec::new();
+    for i in 0..n {
+        let serial_prefix = if n == 1 {
+            args.serial_prefix.clone()
+        } else {
+            format!("{}{i}_", args.serial_prefix)
+        };
+        let devices = (args.devices / n + u32::from(i < args.devices % n)).max(1);
+        let records = args
+            .records
+            .map(|r| r / u64::from(n) + u64::from(u64::from(i) < r % u64::from(n)));
+        let cfg = ipdr::sim::SimExporterConfig {
+            connection: connection.clone(),
+            records,
+            duration: args.duration.map(Duration::from_secs_f64),
+            rate: args.rate.map(|r| r / f64::from(n)),
+            devices,
+            pairs: args.pairs,
+            oui: args.oui.clone(),
+            product_class: args.product_class.clone(),
+            serial_prefix,
+            window: args.window.max(1),
+            ack_sequence_interval: args.ack_sequence_interval.max(1),
+            seed: 1 + u64::from(i),
+            ..Default::default()
+        };
+        runs.push(tokio::spawn(ipdr::sim::run_exporter(cfg)));
+    }
+    let started = std::time::Instant::now();
+    let mut reports = Vec::new();
+    for r in runs {
+        reports.push(
+            r.await
+                .context("IPDR exporter simulator task")?
+                .context("IPDR exporter simulator")?,
+        );
+    }
+    let report = if reports.len() == 1 {
+        reports.remove(0)
+    } else {
+        let mut t = ipdr::sim::ExporterReport {
+            complete: true,
+            elapsed: started.elapsed(),
+            ..Default::default()
+        };
+        for one in &reports {
+            t.records_generated += one.records_generated;
+            t.records_acked += one.records_acked;
+            t.data_sent += one.data_sent;
+            t.data_resent += one.data_resent;
+            t.data_acks += one.data_acks;
+            t.connections += one.connections;
+            t.documents += one.documents;
+            t.peer_errors += one.peer_errors;
+            t.complete &= one.complete;
+        }
+        t
     };
-    let report = ipdr::sim::run_exporter(cfg)
-        .await
-        .context("IPDR exporter simulator")?;
     if args.json {
         println!(
             "{}",

@@ -84,6 +84,10 @@ impl Drop for Proc {
 
 pub struct Server {
     pub proc: Proc,
+    /// Earlier `keelson serve` processes of this server (see [`Server::restart`]), oldest
+    /// first; kept so their logs can be checked and are printed on failure
+    /// (declared before `dir`, which is removed when dropped).
+    pub previous: Vec<Proc>,
     pub dir: tempfile::TempDir,
     pub http_port: u16,
     pub https_port: u16,
@@ -145,9 +149,43 @@ impl Server {
             nbi_port,
             ipdr_port,
             agent: agent(),
+            previous: Vec::new(),
         };
         server.wait_ready();
         server
+    }
+
+    /// Starts a new `keelson serve` on the same configuration file (same data directory,
+    /// database and ports) and waits until it is ready. The current process is SIGKILLed
+    /// first if it is still running (`Proc::kill`); it is kept in [`Server::previous`]. The
+    /// new process logs to `serve-<n>.log`.
+    pub fn restart(&mut self) {
+        self.proc.kill();
+        let n = self.previous.len() + 1;
+        let cfg = self.dir.path().join("keelson.toml");
+        let proc = Proc::spawn(
+            &format!("keelson serve (restart {n})"),
+            &[
+                "serve".into(),
+                "--config".into(),
+                cfg.to_string_lossy().into_owned(),
+            ],
+            self.dir.path().join(format!("serve-{n}.log")),
+            &[],
+        );
+        let old = std::mem::replace(&mut self.proc, proc);
+        self.previous.push(old);
+        self.wait_ready();
+    }
+
+    /// The logs of every `keelson serve` process of this server, oldest first.
+    pub fn all_logs(&self) -> String {
+        self.previous
+            .iter()
+            .chain(std::iter::once(&self.proc))
+            .map(|p| format!("===== {} =====\n{}", p.name, p.log_text()))
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 
     fn wait_ready(&self) {
