@@ -235,6 +235,8 @@ pub enum Event {
     },
     SessionStopped {
         session_id: u8,
+        /// The document that was running (`None` if the session had none).
+        document_id: Option<DocumentId>,
         reason: SessionStopReason,
         reason_info: String,
     },
@@ -1209,6 +1211,7 @@ impl Collector {
             sess.flow = Flow::AwaitSessionStart;
         }
         // Keep the document: durability may still arrive and be acknowledged.
+        let document_id = sess.doc.as_ref().map(|d| d.id);
         if let Some(d) = &sess.doc {
             if let Some(h) = d.highest {
                 let id = d.id;
@@ -1217,6 +1220,7 @@ impl Collector {
         }
         self.event(Event::SessionStopped {
             session_id: sid,
+            document_id,
             reason: s.reason_code,
             reason_info: s.reason_info,
         });

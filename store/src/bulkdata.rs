@@ -1217,6 +1217,19 @@ fn expand_reports(
     Ok(())
 }
 
+/// Narrows a boxed query to `from <= column < to` (each bound when given).
+macro_rules! in_range {
+    ($q:ident, $column:expr, $from:expr, $to:expr) => {{
+        if let Some(f) = $from {
+            $q = $q.filter($column.ge(f));
+        }
+        if let Some(x) = $to {
+            $q = $q.filter($column.lt(x));
+        }
+        $q
+    }};
+}
+
 /// Newest first (`sampled_at`, then report id, then the report's order).
 ///
 /// With `device_id`: the report ids come from `bulk_report_index` plus the
@@ -1249,13 +1262,7 @@ pub(crate) fn query_samples(db: &mut Db<'_>, q: &SampleQuery) -> Result<Vec<Samp
                 .filter(r::device_id.eq(device))
                 .select((r::sampled_at, r::id))
                 .into_boxed();
-            if let Some(f) = from {
-                t = t.filter(r::sampled_at.ge(f));
-            }
-            if let Some(x) = to {
-                t = t.filter(r::sampled_at.lt(x));
-            }
-            t.load(c)
+            in_range!(t, r::sampled_at, from, to).load(c)
         })?;
         let mut indexed_done = false;
         let mut indexed_read: i64 = 0;
@@ -1273,13 +1280,7 @@ pub(crate) fn query_samples(db: &mut Db<'_>, q: &SampleQuery) -> Result<Vec<Samp
                         .limit(QUERY_REPORT_PAGE)
                         .offset(indexed_read)
                         .into_boxed();
-                    if let Some(f) = from {
-                        t = t.filter(i_::sampled_at.ge(f));
-                    }
-                    if let Some(x) = to {
-                        t = t.filter(i_::sampled_at.lt(x));
-                    }
-                    t.load(c)
+                    in_range!(t, i_::sampled_at, from, to).load(c)
                 })?;
                 indexed_done = (page.len() as i64) < QUERY_REPORT_PAGE;
                 indexed_read += page.len() as i64;
@@ -1328,13 +1329,7 @@ pub(crate) fn query_samples(db: &mut Db<'_>, q: &SampleQuery) -> Result<Vec<Samp
                 .limit(QUERY_REPORT_PAGE)
                 .offset(page_offset)
                 .into_boxed();
-            if let Some(f) = from {
-                t = t.filter(r::sampled_at.ge(f));
-            }
-            if let Some(x) = to {
-                t = t.filter(r::sampled_at.lt(x));
-            }
-            t.load(c)
+            in_range!(t, r::sampled_at, from, to).load(c)
         })?;
         let done = (rows.len() as i64) < QUERY_REPORT_PAGE;
         page_offset += rows.len() as i64;

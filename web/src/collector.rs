@@ -122,6 +122,7 @@ enum StateChange {
     Stop {
         exporter: String,
         session_id: u8,
+        document_id: String,
     },
 }
 
@@ -160,8 +161,6 @@ impl StoreSink {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<StateChange>();
         let st = store.clone();
         tokio::spawn(async move {
-            // (exporter, session id) -> document of the running session.
-            let mut documents: HashMap<(String, u8), String> = HashMap::new();
             while let Some(change) = rx.recv().await {
                 let r = match change {
                     StateChange::Exporter {
@@ -181,22 +180,21 @@ impl StoreSink {
                         .await
                         .map(drop),
                     StateChange::Start { exporter, session } => {
-                        documents.insert(
-                            (exporter.clone(), session.session_id as u8),
-                            session.document_id.clone(),
-                        );
                         st.upsert_ipdr_session(&exporter, session).await.map(drop)
                     }
                     StateChange::Stop {
                         exporter,
                         session_id,
-                    } => match documents.remove(&(exporter.clone(), session_id)) {
-                        Some(doc) => st
-                            .stop_ipdr_session(&exporter, i32::from(session_id), &doc, Utc::now())
-                            .await
-                            .map(drop),
-                        None => Ok(()),
-                    },
+                        document_id,
+                    } => st
+                        .stop_ipdr_session(
+                            &exporter,
+                            i32::from(session_id),
+                            &document_id,
+                            Utc::now(),
+                        )
+                        .await
+                        .map(drop),
                 };
                 if let Err(e) = r {
                     tracing::warn!(error = %e, "recording IPDR session state failed");
@@ -321,9 +319,14 @@ impl RecordSink for StoreSink {
                     },
                 })
             }
-            Event::SessionStopped { session_id, .. } => Some(StateChange::Stop {
+            Event::SessionStopped {
+                session_id,
+                document_id: Some(document_id),
+                ..
+            } => Some(StateChange::Stop {
                 exporter: exporter.to_string(),
                 session_id: *session_id,
+                document_id: document_id.to_string(),
             }),
             _ => None,
         };

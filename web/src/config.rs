@@ -117,7 +117,7 @@ impl Default for BulkDataConfig {
     fn default() -> Self {
         BulkDataConfig {
             retention_days: 30,
-            index_chunk: 500_000,
+            index_chunk: 1_000_000,
             index_interval_secs: 10,
         }
     }

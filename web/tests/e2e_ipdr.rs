@@ -447,3 +447,66 @@ fn sigkill_mid_stream_postgres() {
     let Some(pg) = postgres() else { return };
     sigkill_mid_stream(Some(pg.url().to_string()), "KLP");
 }
+
+// ---------------------------------------------------------------------------
+// 4. Session and exporter state from the collector's events.
+
+/// Two exporters on one host (so one exporter id) with the same sessionId, in parallel:
+/// each document gets its own session row, started and stopped, with its own count, and the
+/// exporter ends up `disconnected`, `inbound`.
+#[test]
+fn sessions_of_exporters_on_one_host_are_tracked() {
+    let s = Server::start(ServerOpts::default());
+    let collector = format!("127.0.0.1:{}", s.ipdr_port);
+    let sims = [
+        Sim {
+            records: 700,
+            devices: 2,
+            pairs: 3,
+            prefix: "SSA",
+            rate: None,
+        },
+        Sim {
+            records: 900,
+            devices: 2,
+            pairs: 3,
+            prefix: "SSB",
+            rate: None,
+        },
+    ];
+    let mut procs: Vec<Proc> = sims
+        .iter()
+        .enumerate()
+        .map(|(i, sim)| sim.spawn(&["--collector", &collector], s.dir(), &format!("sim-{i}")))
+        .collect();
+    for (p, sim) in procs.iter_mut().zip(&sims) {
+        let report = wait_sim(p, Duration::from_secs(60));
+        check_report(&report, sim);
+    }
+    let sessions = s.wait_for("both sessions stopped", Duration::from_secs(10), |s| {
+        let (_, v) = s.get("/api/v1/ipdr/sessions");
+        let rows = v["sessions"].as_array()?.clone();
+        (rows.len() == 2 && rows.iter().all(|r| !r["stopped_at"].is_null())).then_some(rows)
+    });
+    let mut counts: Vec<i64> = sessions
+        .iter()
+        .map(|r| {
+            assert_eq!(r["exporter_id"], "127.0.0.1", "{r}");
+            assert_eq!(r["session_id"], i64::from(b'A'), "{r}");
+            assert!(r["template"].is_array(), "templates in force recorded: {r}");
+            r["records"].as_i64().unwrap()
+        })
+        .collect();
+    counts.sort();
+    assert_eq!(counts, [700, 900]);
+    assert_ne!(sessions[0]["document_id"], sessions[1]["document_id"]);
+    let e = s.wait_for("exporter disconnected", Duration::from_secs(10), |s| {
+        let (_, v) = s.get("/api/v1/ipdr/exporters");
+        let e = v["exporters"].as_array()?.first()?.clone();
+        (e["state"] == "disconnected").then_some(e)
+    });
+    assert_eq!(e["direction"], "inbound", "{e}");
+    assert_eq!(e["records_total"], 1600, "{e}");
+    assert!(!e["last_connected_at"].is_null(), "{e}");
+    assert_no_panic(&s);
+}

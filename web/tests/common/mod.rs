@@ -14,12 +14,30 @@ use serde_json::Value;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_keelson");
 
+/// A port free for a server to bind. Ports come from 20000–31999, below Linux's ephemeral
+/// range (so no outgoing connection of a test can take one before its server binds it), each
+/// handed out once per test process (parallel tests never get the same one), starting at an
+/// offset derived from the process id.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const BASE: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    let _ = NEXT.compare_exchange(
+        u32::MAX,
+        (std::process::id().wrapping_mul(7919)) % SPAN,
+        Ordering::SeqCst,
+        Ordering::SeqCst,
+    );
+    for _ in 0..SPAN {
+        let port = (BASE + NEXT.fetch_add(1, Ordering::SeqCst) % SPAN) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok()
+            && std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok()
+        {
+            return port;
+        }
+    }
+    panic!("no free port in {BASE}..{}", BASE + SPAN);
 }
 
 /// A child process killed on drop; its output goes to a log file printed on failure.
