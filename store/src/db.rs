@@ -166,12 +166,17 @@ impl Target {
                 c.batch_execute(&format!(
                     "PRAGMA busy_timeout = {};
                      PRAGMA journal_mode = WAL;
-                     PRAGMA synchronous = NORMAL;
+                     PRAGMA synchronous = {};
                      PRAGMA foreign_keys = ON;
                      PRAGMA cache_size = -65536;
                      PRAGMA temp_store = MEMORY;
                      PRAGMA wal_autocheckpoint = {};",
                     opts.busy_timeout.as_millis(),
+                    if opts.sqlite_fsync_commits {
+                        "FULL"
+                    } else {
+                        "NORMAL"
+                    },
                     crate::checkpoint::WRITER_AUTOCHECKPOINT,
                 ))?;
                 Ok(Conn::Sqlite(c))

@@ -57,6 +57,10 @@ pub struct StoreOptions {
     /// database; see `Store::index_bulk_reports`). Longer than any write
     /// transaction can take.
     pub index_safety_lag: Duration,
+    /// SQLite: fsync every commit (`PRAGMA synchronous = FULL`) so that acknowledged data
+    /// also survives a power loss or OS crash. Off (`NORMAL`, WAL mode): a commit survives
+    /// the process being killed, and the WAL is fsynced at checkpoints only.
+    pub sqlite_fsync_commits: bool,
 }
 
 impl Default for StoreOptions {
@@ -68,6 +72,7 @@ impl Default for StoreOptions {
             busy_timeout: Duration::from_secs(5),
             connect_timeout: Duration::from_secs(10),
             index_safety_lag: Duration::from_secs(30),
+            sqlite_fsync_commits: true,
         }
     }
 }

@@ -1027,7 +1027,7 @@ async fn report_index_and_retention(ctx: &Ctx) {
                 continue;
             }
             for (k, (p, v)) in rep.pairs.iter().enumerate() {
-                if path.map_or(true, |x| x == p) {
+                if path.is_none_or(|x| x == p) {
                     e.push((rep.sampled_at, r.sequence, k, p.clone(), v.clone()));
                 }
             }

@@ -103,7 +103,11 @@ pub async fn build_state(cfg: Config) -> anyhow::Result<Arc<AppState>> {
         .with_context(|| format!("creating data directory {}", cfg.data_dir.display()))?;
     std::fs::create_dir_all(cfg.files_dir())?;
     let url = cfg.effective_database_url();
-    let store = store::Store::open(&url, store::StoreOptions::default())
+    let store_opts = store::StoreOptions {
+        sqlite_fsync_commits: cfg.sqlite_fsync,
+        ..store::StoreOptions::default()
+    };
+    let store = store::Store::open(&url, store_opts)
         .await
         .with_context(|| format!("opening database {}", redact_url(&url)))?;
     tracing::info!(database = %redact_url(&url), backend = ?store.backend(), "database ready");

@@ -370,11 +370,40 @@ pub async fn start(
         );
         tokio::spawn(async move { ipdr::tcp::dial(e, t, s, sh).await });
     }
+    let wants_sctp = !cfg.sctp_listen.is_empty() || !cfg.sctp_exporters.is_empty();
     match ipdr::sctp::sctp_available() {
-        Ok(()) => tracing::info!("kernel SCTP available"),
-        Err(reason) => {
+        Ok(()) if wants_sctp => {
+            if !cfg.sctp_listen.is_empty() {
+                let addr: std::net::SocketAddr = cfg
+                    .sctp_listen
+                    .parse()
+                    .map_err(|e| anyhow::anyhow!("ipdr.sctp_listen {:?}: {e}", cfg.sctp_listen))?;
+                tracing::info!(listen = %addr, "IPDR/SP collector listening (SCTP)");
+                let (t, s, sh) = (tcfg.clone(), sink.clone(), shutdown.clone());
+                tokio::spawn(async move {
+                    if let Err(e) = ipdr::sctp::serve_sctp(addr, t, s, sh).await {
+                        tracing::error!(error = %e, "IPDR SCTP listener stopped");
+                    }
+                });
+            }
+            for exporter in &cfg.sctp_exporters {
+                let addr: std::net::SocketAddr = exporter
+                    .parse()
+                    .map_err(|e| anyhow::anyhow!("ipdr.sctp_exporters entry {exporter:?}: {e}"))?;
+                tracing::info!(exporter = %addr, "dialling IPDR exporter over SCTP");
+                let (t, s, sh) = (tcfg.clone(), sink.clone(), shutdown.clone());
+                tokio::spawn(async move {
+                    if let Err(e) = ipdr::sctp::dial_sctp(addr, t, s, sh).await {
+                        tracing::error!(exporter = %addr, error = %e, "IPDR SCTP dialling stopped");
+                    }
+                });
+            }
+        }
+        Ok(()) => tracing::info!("kernel SCTP available (no SCTP listener or exporter configured)"),
+        Err(reason) if wants_sctp => {
             tracing::info!(%reason, "SCTP transport unavailable on this kernel; IPDR over TCP only")
         }
+        Err(_) => {}
     }
     Ok(())
 }

@@ -19,6 +19,10 @@ pub struct Config {
     /// `postgres://…` selects PostgreSQL; empty means SQLite at `<data_dir>/keelson.db`;
     /// anything else is a SQLite path (or `sqlite://path`).
     pub database_url: String,
+    /// SQLite: fsync each commit, so that everything acknowledged (InformResponse, DATA_ACK,
+    /// 2xx) also survives a power loss. `false` keeps it safe against the process dying
+    /// only, for a little more speed.
+    pub sqlite_fsync: bool,
     pub cwmp: CwmpConfig,
     pub nbi: NbiConfig,
     pub connection_request: ConnectionRequestConfig,
@@ -37,6 +41,10 @@ pub struct IpdrConfig {
     pub listen: String,
     /// Exporters (e.g. CMTSs) the collector dials, as `host:port`.
     pub exporters: Vec<String>,
+    /// SCTP listen address ("" disables), used when the kernel has SCTP (probed at start).
+    pub sctp_listen: String,
+    /// Exporters the collector dials over SCTP, as `ip:port`.
+    pub sctp_exporters: Vec<String>,
     /// Keep-alive interval we advertise: an exporter silent this long is dropped (0 = never).
     pub keep_alive_secs: u32,
     /// Time allowed for the CONNECT / CONNECT_RESPONSE handshake.
@@ -51,6 +59,11 @@ pub struct IpdrConfig {
     pub max_pending_records: usize,
     /// Inbound connections above this number are closed at once.
     pub max_connections: usize,
+    /// Template fields to collect (names, with or without their namespace prefix): when set,
+    /// the collector narrows each template with MODIFY_TEMPLATE to these fields. Empty: all.
+    pub only_fields: Vec<String>,
+    /// Template fields to leave out (MODIFY_TEMPLATE), when `only_fields` is empty.
+    pub except_fields: Vec<String>,
     /// A directory watched for IPDR documents (IPDR/XML or IPDR/XDR files; "" disables).
     /// Stored files move to `done/`, refused ones to `failed/` with a `.error` note.
     pub watch_dir: String,
@@ -67,12 +80,16 @@ impl Default for IpdrConfig {
             enabled: true,
             listen: "0.0.0.0:4737".into(),
             exporters: Vec::new(),
+            sctp_listen: "0.0.0.0:4737".into(),
+            sctp_exporters: Vec::new(),
             keep_alive_secs: c.keep_alive_interval,
             connect_timeout_secs: c.connect_timeout.as_secs(),
             max_message_bytes: c.max_message_len,
             max_batch_records: t.max_batch_records,
             max_pending_records: t.max_pending_records,
             max_connections: t.max_connections,
+            only_fields: Vec::new(),
+            except_fields: Vec::new(),
             watch_dir: String::new(),
             watch_interval_secs: 2,
             max_document_bytes: 64 << 20,
@@ -88,6 +105,13 @@ impl IpdrConfig {
             keep_alive_interval: self.keep_alive_secs,
             connect_timeout: std::time::Duration::from_secs(self.connect_timeout_secs.max(1)),
             max_message_len: self.max_message_bytes.max(64),
+            fields: if !self.only_fields.is_empty() {
+                ipdr::collector::FieldSelection::Only(self.only_fields.clone())
+            } else if !self.except_fields.is_empty() {
+                ipdr::collector::FieldSelection::Except(self.except_fields.clone())
+            } else {
+                ipdr::collector::FieldSelection::All
+            },
             ..ipdr::CollectorConfig::default()
         };
         ipdr::TransportConfig {
@@ -216,6 +240,7 @@ impl Default for Config {
         Config {
             data_dir: PathBuf::from("keelson-data"),
             database_url: String::new(),
+            sqlite_fsync: true,
             cwmp: CwmpConfig::default(),
             nbi: NbiConfig::default(),
             connection_request: ConnectionRequestConfig::default(),
@@ -482,5 +507,39 @@ mod tests {
         std::fs::write(&path, "[cwmp]\nno_such_key = 1\n").unwrap();
         let e = Config::load(&flags).unwrap_err().to_string();
         assert!(e.contains("no_such_key"), "{e}");
+    }
+
+    #[test]
+    fn ipdr_settings_reach_the_collector() {
+        let c = IpdrConfig {
+            keep_alive_secs: 45,
+            max_message_bytes: 1 << 20,
+            max_batch_records: 100,
+            max_pending_records: 10,
+            except_fields: vec!["Suspect".into()],
+            ..IpdrConfig::default()
+        };
+        let t = c.transport();
+        assert_eq!(t.collector.keep_alive_interval, 45);
+        assert_eq!(t.collector.max_message_len, 1 << 20);
+        assert_eq!(t.max_batch_records, 100);
+        // Never fewer pending records than one batch.
+        assert_eq!(t.max_pending_records, 100);
+        assert!(!t.collector.fields.keeps("Suspect"));
+        assert!(!t.collector.fields.keeps("tr232:Suspect"));
+        assert!(t.collector.fields.keeps("OUI"));
+        let only = IpdrConfig {
+            only_fields: vec!["OUI".into()],
+            except_fields: vec!["OUI".into()],
+            ..IpdrConfig::default()
+        }
+        .transport();
+        assert!(only.collector.fields.keeps("OUI"), "only_fields wins");
+        assert!(!only.collector.fields.keeps("SerialNumber"));
+        assert!(IpdrConfig::default()
+            .transport()
+            .collector
+            .fields
+            .keeps("X"));
     }
 }
