@@ -2,4 +2,3 @@ pub mod auth;
 pub mod codec;
 pub mod connreq;
 pub mod session;
-pub mod sim;

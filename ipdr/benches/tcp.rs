@@ -15,9 +15,10 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::sync::Arc;
 use std::time::Instant;
 
-use ipdr::sim::{run_exporter, BulkDataLayout, SimConnection, SimExporterConfig};
 use ipdr::tcp::{serve, NullSink};
+use ipdr::tr232::BulkDataLayout;
 use ipdr::{Shutdown, TransportConfig};
+use sim::ipdr::{run_exporter, SimConnection, SimExporterConfig};
 
 fn env_u64(name: &str, default: u64) -> u64 {
     std::env::var(name)

@@ -29,7 +29,7 @@ use thiserror::Error;
 
 use crate::codec::wire::{len_u32, put_u32, put_u64, Reader};
 use crate::codec::{DecodeError, FieldDescriptor, TemplateBlock};
-use crate::sim::{tr232_printable, BulkDataLayout, BulkDataReport, TR232_SCHEMA, TR232_TYPE};
+use crate::tr232::{tr232_printable, BulkDataLayout, BulkDataReport, TR232_SCHEMA, TR232_TYPE};
 use crate::xdr::{
     self, FieldName, Ipv6Encoding, RecordError, RecordOptions, Template, TypeId, Value,
 };
@@ -2106,7 +2106,7 @@ impl DocRecord {
     /// A TR-232 report as an XDR-typed record that [`BulkDataReport::from_fields`] reads
     /// back: `IPDRCreationTime` (dateTimeMsec), `OUI`, `ProductClass`, `SerialNumber`
     /// (strings), `Suspect` (boolean), then the pairs as `layout` says (the same shape as
-    /// [`crate::sim::tr232_template`]).
+    /// [`crate::tr232::tr232_template`]).
     pub fn from_report(report: &BulkDataReport, layout: BulkDataLayout) -> DocRecord {
         let name = |s: &str| -> FieldName { Arc::from(s) };
         let mut fields = vec![

@@ -21,16 +21,19 @@
 //!   acknowledged only after its commit resolves. Acknowledgements follow durability,
 //!   never precede it;
 //! * [`sctp`]: the same connection loop over kernel SCTP (when the kernel has it);
-//! * [`sim`]: an exporter simulator streaming TR-232 BulkDataReport records, in either
-//!   connection direction, for tests, load runs and `keelson sim ipdr`.
+//! * [`transport::Link`]: the byte-transport abstraction both run over, public so that
+//!   an exporter (the `keelson-sim` crate's simulator) can drive [`Exporter`] on it.
+//!
+//! [`tr232`] holds the TR-232 `BulkDataReport` template and record shared by the document
+//! parser, the collector's storage glue and the simulator.
 
 pub mod codec;
 pub mod collector;
 pub mod doc;
 pub mod exporter;
 pub mod sctp;
-pub mod sim;
 pub mod tcp;
+pub mod tr232;
 pub mod transport;
 pub mod xdr;
 

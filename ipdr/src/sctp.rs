@@ -146,7 +146,7 @@ pub async fn dial_sctp(
 
 /// Connects to a collector over SCTP (used by the simulator's SCTP mode).
 #[cfg(all(feature = "sctp", target_os = "linux"))]
-pub(crate) use imp::connect as sctp_connect;
+pub use imp::connect as sctp_connect;
 
 #[cfg(all(feature = "sctp", target_os = "linux"))]
 mod imp {
@@ -170,7 +170,7 @@ mod imp {
     use crate::transport::{Link, RecordSink, Shutdown, TransportConfig};
 
     /// A connected one-to-one SCTP socket as a [`Link`].
-    pub(crate) struct SctpLink {
+    pub struct SctpLink {
         sock: ConnectedSocket,
         /// Payload bytes received but not yet handed out (a read buffer smaller than an
         /// SCTP read).
@@ -259,7 +259,7 @@ mod imp {
     /// then writability and `SO_ERROR`): `sctp-rs`'s own connect future is not `Send`, which
     /// would keep callers off multi-threaded runtimes. The connected descriptor is then
     /// handed to `sctp-rs`.
-    pub(crate) async fn connect(addr: SocketAddr) -> io::Result<(SctpLink, SocketAddrV4)> {
+    pub async fn connect(addr: SocketAddr) -> io::Result<(SctpLink, SocketAddrV4)> {
         let fd = start_connect(addr)?;
         // SAFETY: `fd` is an open descriptor owned by the AsyncFd until `into_inner`.
         let afd = unsafe { AsyncFd::register(fd) }.map_err(|e| e.into_parts().1)?;

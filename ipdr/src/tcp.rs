@@ -30,7 +30,7 @@ pub use crate::transport::{
 };
 
 /// A connected TCP stream as a [`Link`].
-pub(crate) struct TcpLink(pub(crate) TcpStream);
+pub struct TcpLink(pub TcpStream);
 
 impl Link for TcpLink {
     async fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
@@ -68,7 +68,7 @@ impl Link for TcpLink {
 
 /// IPv4 form of a socket address for CONNECT's initiatorAddress (IPv6 → 0.0.0.0 unless it
 /// is IPv4-mapped; the field cannot carry IPv6).
-pub(crate) fn v4_of(a: SocketAddr) -> SocketAddrV4 {
+pub fn v4_of(a: SocketAddr) -> SocketAddrV4 {
     match a {
         SocketAddr::V4(a) => a,
         SocketAddr::V6(a) => SocketAddrV4::new(

@@ -218,7 +218,7 @@ impl Default for TransportConfig {
 }
 
 /// Seconds since the epoch, saturated to `u32`.
-pub(crate) fn unix_now() -> u32 {
+pub fn unix_now() -> u32 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs().min(u32::MAX as u64) as u32)
@@ -226,7 +226,7 @@ pub(crate) fn unix_now() -> u32 {
 
 /// A connected, reliable, ordered byte transport. Both methods take `&self` so that a
 /// read and a write can be pending at once; both must be cancel-safe.
-pub(crate) trait Link: Send + Sync {
+pub trait Link: Send + Sync {
     /// Reads some bytes; `Ok(0)` when the peer closed.
     fn recv<'a>(&'a self, buf: &'a mut [u8])
         -> impl Future<Output = io::Result<usize>> + Send + 'a;
@@ -243,11 +243,11 @@ pub(crate) trait Link: Send + Sync {
 /// last message went out: closing a socket with unread input makes the kernel send a
 /// reset, which can destroy the last messages (DATA_ACK, DISCONNECT, ERROR) before the
 /// peer reads them.
-pub(crate) const LINGER: Duration = Duration::from_secs(2);
+pub const LINGER: Duration = Duration::from_secs(2);
 
 /// Ends a connection without a reset: end-of-stream, then read and discard until the
 /// peer closes too (or [`LINGER`] passes).
-pub(crate) async fn close_gracefully<L: Link>(link: &L, buf: &mut [u8]) {
+pub async fn close_gracefully<L: Link>(link: &L, buf: &mut [u8]) {
     if link.shutdown_write().is_err() {
         return;
     }

@@ -6,7 +6,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
 use ipdr::doc::*;
-use ipdr::sim::{BulkDataLayout, BulkDataReport, TR232_SCHEMA};
+use ipdr::tr232::{BulkDataLayout, BulkDataReport, TR232_SCHEMA};
 use ipdr::xdr::{FieldName, Ipv6Encoding, MacAddress, TypeId, Value};
 
 const TR232_CPE: &[u8] = include_bytes!("fixtures/doc/tr232_cpe.xml");

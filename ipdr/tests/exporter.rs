@@ -13,7 +13,8 @@ use ipdr::collector::{Collector, CollectorConfig, ConnectionInfo, Direction, Out
 use ipdr::exporter::{
     Exporter, ExporterConfig, ExporterEvent, ExporterOutput, ExporterSession, Role,
 };
-use ipdr::sim::{tr232_template, BulkDataLayout, BulkDataReport, DeviceFleet, TR232_TEMPLATE_ID};
+use ipdr::tr232::{tr232_template, BulkDataLayout, BulkDataReport, TR232_TEMPLATE_ID};
+use sim::ipdr::DeviceFleet;
 
 const SID: u8 = b'A';
 const DOC: DocumentId = DocumentId([7; 16]);

@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ipdr::sctp::{dial_sctp, sctp_available, serve_sctp};
-use ipdr::sim::{run_exporter, SimConnection, SimError, SimExporterConfig};
 use ipdr::{Record, RecordSink, Shutdown, SinkFuture, TransportConfig};
+use sim::ipdr::{run_exporter, SimConnection, SimError, SimExporterConfig};
 
 /// Prints past the test harness's output capture, so a skip is visible in every run.
 fn skip(reason: &str) {

@@ -14,12 +14,13 @@ use ipdr::codec::{
     VersionRequest,
 };
 use ipdr::exporter::ExporterEvent;
-use ipdr::sim::{
-    run_exporter, run_exporter_listening, run_exporter_until, BulkDataLayout, BulkDataReport,
-    ExporterReport, SimConnection, SimExporterConfig,
-};
 use ipdr::tcp::{dial, discover, discovery_response, serve, serve_discovery};
+use ipdr::tr232::{BulkDataLayout, BulkDataReport};
 use ipdr::{Framer, Record, RecordSink, Shutdown, SinkError, SinkFuture, TransportConfig};
+use sim::ipdr::{
+    run_exporter, run_exporter_listening, run_exporter_until, ExporterReport, SimConnection,
+    SimExporterConfig,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::Semaphore;

@@ -46,9 +46,10 @@ use std::process::Command;
 use bytes::Bytes;
 use etherparse::PacketBuilder;
 use ipdr::codec::*;
-use ipdr::sim::{tr232_template, BulkDataLayout, BulkDataReport, DeviceFleet, TR232_TEMPLATE_ID};
+use ipdr::tr232::{tr232_template, BulkDataLayout, BulkDataReport, TR232_TEMPLATE_ID};
 use ipdr::xdr::{decode_record, Template};
 use serde_json::Value as Json;
+use sim::ipdr::DeviceFleet;
 
 /// The collector listens on a non-default port, so the test also exercises `-d`.
 const COLLECTOR: Endpoint = Endpoint {

@@ -59,7 +59,7 @@ fn record_in(r: &Record, document_id: String, now: chrono::DateTime<Utc>) -> sto
         device_id: None,
         report: None,
     };
-    match ipdr::sim::BulkDataReport::from_fields(&r.fields) {
+    match ipdr::tr232::BulkDataReport::from_fields(&r.fields) {
         // A TR-232 BulkDataReport: stored as a report of the device.
         Some(rep) if !rep.serial_number.is_empty() => {
             let (device, report) = report_in(rep, now);
@@ -82,7 +82,7 @@ fn record_in(r: &Record, document_id: String, now: chrono::DateTime<Utc>) -> sto
 /// A TR-232 BulkDataReport as a stored report: (canonical device id, report). Its time is
 /// the record's creation time, or `now` when it has none.
 pub(crate) fn report_in(
-    rep: ipdr::sim::BulkDataReport,
+    rep: ipdr::tr232::BulkDataReport,
     now: chrono::DateTime<Utc>,
 ) -> (String, store::ReportIn) {
     let at = if rep.creation_time_ms > 0 {

@@ -5,24 +5,10 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-mod app;
-mod bulk;
-mod collector;
-mod config;
-mod connreq;
-mod cwmp;
-mod dm;
-mod files;
-mod ipdrdoc;
-mod nbi;
-mod persist;
-mod sim;
-mod sim_ipdr;
-mod tls;
-
 use clap::{Parser, Subcommand};
 
-use config::{Config, ConfigFlags};
+use keelson::config::{Config, ConfigFlags};
+use keelson::{app, dm};
 
 #[derive(Parser)]
 #[command(

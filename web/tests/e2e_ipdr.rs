@@ -146,7 +146,7 @@ fn assert_no_panic(s: &Server) {
 ///
 /// A report is identified by (device, UpTime value), not by (device, path, sampled_at): the
 /// simulator stamps every record it generates in one burst with the same IPDRCreationTime
-/// (`ipdr::sim::Sim::generate` reads the clock once per call), so a device's distinct reports
+/// (`sim::ipdr::Sim::generate` reads the clock once per call), so a device's distinct reports
 /// legitimately share `sampled_at`. Its UpTime, though, is `base + round * 300`: sorted, a
 /// device's UpTime values must step by exactly 300, `records / devices` of them; a lost
 /// report leaves a gap, a duplicated one a zero step.

@@ -14,7 +14,7 @@ use std::time::Duration;
 use common::wire::Conn;
 use common::*;
 use ipdr::doc::{encode_xdr, encode_xml_tr232, tr232_document, XdrEncodeOptions};
-use ipdr::sim::{BulkDataLayout, BulkDataReport};
+use ipdr::tr232::{BulkDataLayout, BulkDataReport};
 use serde_json::Value;
 
 const OUI: &str = "00D09E";

@@ -1,19 +1,15 @@
 //! TLS for the ACS listener: certificate management and real handshakes.
 
-#[allow(dead_code)]
-#[path = "../src/tls.rs"]
-mod tls;
-
 use std::path::Path;
 use std::sync::Arc;
 
+use keelson::tls::{load_or_generate, server_config, CertSource, CertifiedKeyPaths, TlsError};
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
     KeyUsagePurpose,
 };
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::{ClientConfig, RootCertStore, ServerConfig};
-use tls::{load_or_generate, server_config, CertSource, CertifiedKeyPaths, TlsError};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::{TlsAcceptor, TlsConnector};

@@ -19,7 +19,7 @@
 use chrono::{DateTime, Utc};
 
 use super::device::{CpeDevice, Effect};
-use crate::codec::*;
+use acs::codec::*;
 
 /// How often a `8005 Retry request` fault makes us re-send at once.
 const MAX_8005_RETRIES: u32 = 5;

@@ -54,8 +54,8 @@ pub struct IpdrSimArgs {
 
 pub async fn run(args: IpdrSimArgs) -> anyhow::Result<()> {
     let connection = match (&args.collector, args.listen) {
-        (Some(c), None) => ipdr::sim::SimConnection::Dial(c.clone()),
-        (None, Some(l)) => ipdr::sim::SimConnection::Listen(l),
+        (Some(c), None) => crate::ipdr::SimConnection::Dial(c.clone()),
+        (None, Some(l)) => crate::ipdr::SimConnection::Listen(l),
         _ => anyhow::bail!("give --collector HOST:PORT or --listen ADDR"),
     };
     if args.records.is_none() && args.duration.is_none() {
@@ -76,7 +76,7 @@ pub async fn run(args: IpdrSimArgs) -> anyhow::Result<()> {
         let records = args
             .records
             .map(|r| r / u64::from(n) + u64::from(u64::from(i) < r % u64::from(n)));
-        let cfg = ipdr::sim::SimExporterConfig {
+        let cfg = crate::ipdr::SimExporterConfig {
             connection: connection.clone(),
             records,
             duration: args.duration.map(Duration::from_secs_f64),
@@ -91,7 +91,7 @@ pub async fn run(args: IpdrSimArgs) -> anyhow::Result<()> {
             seed: 1 + u64::from(i),
             ..Default::default()
         };
-        runs.push(tokio::spawn(ipdr::sim::run_exporter(cfg)));
+        runs.push(tokio::spawn(crate::ipdr::run_exporter(cfg)));
     }
     let started = std::time::Instant::now();
     let mut reports = Vec::new();
@@ -105,7 +105,7 @@ pub async fn run(args: IpdrSimArgs) -> anyhow::Result<()> {
     let report = if reports.len() == 1 {
         reports.remove(0)
     } else {
-        let mut t = ipdr::sim::ExporterReport {
+        let mut t = crate::ipdr::ExporterReport {
             complete: true,
             elapsed: started.elapsed(),
             ..Default::default()

@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
 
-use crate::codec::{
+use acs::codec::{
     format_datetime, parse_datetime_lenient, Fault, ParameterAttributeStruct, ParameterInfoStruct,
     ParameterValueStruct, SetParameterAttributesStruct, SetParameterValuesFault,
 };
@@ -112,7 +112,7 @@ impl XsdType {
                 _ => None,
             },
             XsdType::DateTime => {
-                if t == crate::codec::UNKNOWN_TIME {
+                if t == acs::codec::UNKNOWN_TIME {
                     return Some(t.to_string());
                 }
                 // Strict enough: must look like a dateTime (date, 'T', time).

@@ -1,6 +1,6 @@
 //! `keelson sim`: simulated TR-181 CPEs talking CWMP to an ACS.
 //!
-//! The protocol behaviour lives in the sans-IO core [`acs::sim`]; this module
+//! The protocol behaviour lives in the sans-IO core [`crate::cpe`]; this module
 //! only moves bytes and keeps time:
 //!
 //! - an HTTP/1.1 client (hyper, plain or TLS) with cookies and Digest/Basic
@@ -24,11 +24,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use acs::codec::{CWMP_NS_1_0, CWMP_NS_1_1, CWMP_NS_1_2};
-use acs::sim::{
+use crate::cpe::{
     CpeDevice, CpeSession, DeviceIdentity, DeviceSettings, Effect, SessionStep, TransferJob,
     TransferKind, TransferOutcome,
 };
+use acs::codec::{CWMP_NS_1_0, CWMP_NS_1_1, CWMP_NS_1_2};
 use anyhow::{anyhow, bail, Context as _};
 use base64::Engine as _;
 use bytes::Bytes;
@@ -83,7 +83,6 @@ pub struct SimArgs {
 
 impl SimArgs {
     /// The tracing filter the binary should install.
-    #[allow(dead_code)] // used by main.rs; tests/sim_smoke.rs compiles this file on its own
     pub fn log_level(&self) -> String {
         self.log_filter.clone()
     }
@@ -94,7 +93,7 @@ pub enum SimCommand {
     /// Closed-loop load test: N devices, C concurrent sessions, report sessions/s and latency.
     Load(LoadArgs),
     /// An IPDR/SP exporter streaming TR-232 bulk-data records to a collector.
-    Ipdr(crate::sim_ipdr::IpdrSimArgs),
+    Ipdr(crate::ipdr_run::IpdrSimArgs),
 }
 
 /// Identity, credentials and protocol options shared by `sim` and `sim load`.
@@ -234,7 +233,7 @@ pub async fn run(args: SimArgs) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Some(SimCommand::Ipdr(ipdr)) => crate::sim_ipdr::run(ipdr).await,
+        Some(SimCommand::Ipdr(ipdr)) => crate::ipdr_run::run(ipdr).await,
         None => run_devices(args.run).await,
     }
 }

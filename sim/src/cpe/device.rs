@@ -14,10 +14,10 @@ use chrono::{DateTime, Duration, Utc};
 use super::gateway::DeviceIdentity;
 use super::tree::{ParamTree, ReadCtx};
 use super::SplitMix64;
-use crate::codec::*;
+use acs::codec::*;
 
 /// Methods the simulated CPE implements (GetRPCMethodsResponse): all of them.
-pub use crate::codec::CPE_METHODS;
+pub use acs::codec::CPE_METHODS;
 
 /// Most transfers a CPE queues (XSD `TransferList` maxOccurs).
 const MAX_TRANSFERS: usize = 16;

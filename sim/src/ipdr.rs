@@ -28,165 +28,13 @@ use bytes::Bytes;
 use thiserror::Error;
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 
-use crate::codec::{
-    Capabilities, DocumentId, FieldDescriptor, Framer, TemplateBlock, TransportType,
-    DEFAULT_MAX_MESSAGE_LEN,
-};
-use crate::exporter::{
+use ipdr::codec::{Capabilities, DocumentId, Framer, TransportType, DEFAULT_MAX_MESSAGE_LEN};
+use ipdr::exporter::{
     Exporter, ExporterConfig, ExporterEvent, ExporterOutput, ExporterSession, Role,
 };
-use crate::tcp::{discovery_response, serve_discovery, v4_of, TcpLink};
-use crate::transport::{close_gracefully, unix_now, Link, Shutdown};
-use crate::xdr::{FieldName, TypeId, Value};
-
-/// TR-232 service namespace (the template's schemaName).
-pub const TR232_SCHEMA: &str = "urn:broadband-forum-org:ipdr:tr-232-1-0";
-/// TR-232 record type (the template's typeName).
-pub const TR232_TYPE: &str = "BulkDataReport";
-/// templateId of the simulator's one template.
-pub const TR232_TEMPLATE_ID: u16 = 1;
-
-/// How the BulkData name/value pairs are laid out in the XDR record.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum BulkDataLayout {
-    /// `BulkData`: array of structure {`Name` string, `Value` string}.
-    #[default]
-    Structured,
-    /// `Name1`, `Value1`, `Name2`, `Value2`, … (plain string fields).
-    Flattened,
-}
-
-/// The TR-232 template for `pairs` name/value pairs.
-pub fn tr232_template(layout: BulkDataLayout, pairs: usize) -> TemplateBlock {
-    let f = |t: TypeId, id: u32, n: &str| FieldDescriptor::new(t, id, n);
-    let mut fields = vec![
-        f(TypeId::DATE_TIME_MSEC, 1, "IPDRCreationTime"),
-        f(TypeId::STRING, 2, "OUI"),
-        f(TypeId::STRING, 3, "ProductClass"),
-        f(TypeId::STRING, 4, "SerialNumber"),
-        f(TypeId::BOOLEAN, 5, "Suspect"),
-    ];
-    match layout {
-        BulkDataLayout::Structured => {
-            let mut bulk = f(
-                TypeId(TypeId::STRUCTURE_FLAG | TypeId::ARRAY_FLAG),
-                6,
-                "BulkData",
-            );
-            bulk.children = vec![f(TypeId::STRING, 7, "Name"), f(TypeId::STRING, 8, "Value")];
-            fields.push(bulk);
-        }
-        BulkDataLayout::Flattened => {
-            for i in 1..=pairs as u32 {
-                fields.push(f(TypeId::STRING, 2 * i + 5, &format!("Name{i}")));
-                fields.push(f(TypeId::STRING, 2 * i + 6, &format!("Value{i}")));
-            }
-        }
-    }
-    TemplateBlock {
-        template_id: TR232_TEMPLATE_ID,
-        schema_name: TR232_SCHEMA.into(),
-        type_name: TR232_TYPE.into(),
-        fields,
-    }
-}
-
-/// TR-232 allows printable ASCII only in values: every other character becomes `.`.
-pub fn tr232_printable(s: &str) -> String {
-    s.chars()
-        .map(|c| if (' '..='~').contains(&c) { c } else { '.' })
-        .collect()
-}
-
-/// One TR-232 report (one record).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BulkDataReport {
-    /// Milliseconds since the epoch.
-    pub creation_time_ms: u64,
-    pub oui: String,
-    pub product_class: String,
-    pub serial_number: String,
-    pub suspect: bool,
-    /// (CWMP parameter path, value).
-    pub bulk_data: Vec<(String, String)>,
-}
-
-fn put_str(out: &mut Vec<u8>, s: &str) {
-    out.extend_from_slice(&(s.len() as u32).to_be_bytes());
-    out.extend_from_slice(s.as_bytes());
-}
-
-fn local_name(n: &str) -> &str {
-    n.rsplit(':').next().unwrap_or(n)
-}
-
-impl BulkDataReport {
-    /// Appends the record as [`tr232_template`]`(layout, self.bulk_data.len())` lays it
-    /// out.
-    pub fn encode(&self, layout: BulkDataLayout, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.creation_time_ms.to_be_bytes());
-        put_str(out, &self.oui);
-        put_str(out, &self.product_class);
-        put_str(out, &self.serial_number);
-        out.push(self.suspect as u8);
-        if layout == BulkDataLayout::Structured {
-            out.extend_from_slice(&(self.bulk_data.len() as u32).to_be_bytes());
-        }
-        for (n, v) in &self.bulk_data {
-            put_str(out, n);
-            put_str(out, v);
-        }
-    }
-
-    /// Reads a report back from decoded record fields (either layout; names matched on
-    /// their local part). `None` if OUI, ProductClass or SerialNumber is missing.
-    pub fn from_fields(fields: &[(FieldName, Value)]) -> Option<BulkDataReport> {
-        let mut r = BulkDataReport {
-            creation_time_ms: 0,
-            oui: String::new(),
-            product_class: String::new(),
-            serial_number: String::new(),
-            suspect: false,
-            bulk_data: Vec::new(),
-        };
-        let (mut oui, mut pc, mut sn) = (false, false, false);
-        let mut flat_name: Option<String> = None;
-        for (name, value) in fields {
-            let name = local_name(name);
-            match (name, value) {
-                ("IPDRCreationTime", Value::DateTimeMsec(t)) => r.creation_time_ms = *t,
-                ("OUI", Value::String(s)) => (r.oui, oui) = (s.clone(), true),
-                ("ProductClass", Value::String(s)) => (r.product_class, pc) = (s.clone(), true),
-                ("SerialNumber", Value::String(s)) => (r.serial_number, sn) = (s.clone(), true),
-                ("Suspect", Value::Boolean(b)) => r.suspect = *b,
-                ("BulkData", Value::Array(items)) => {
-                    for it in items {
-                        let Value::Structure(members) = it else {
-                            continue;
-                        };
-                        let get = |k: &str| {
-                            members.iter().find_map(|(n, v)| match v {
-                                Value::String(s) if local_name(n) == k => Some(s.clone()),
-                                _ => None,
-                            })
-                        };
-                        if let (Some(n), Some(v)) = (get("Name"), get("Value")) {
-                            r.bulk_data.push((n, v));
-                        }
-                    }
-                }
-                (n, Value::String(s)) if n.starts_with("Name") => flat_name = Some(s.clone()),
-                (n, Value::String(s)) if n.starts_with("Value") => {
-                    if let Some(pn) = flat_name.take() {
-                        r.bulk_data.push((pn, s.clone()));
-                    }
-                }
-                _ => {}
-            }
-        }
-        (oui && pc && sn).then_some(r)
-    }
-}
+use ipdr::tcp::{discovery_response, serve_discovery, v4_of, TcpLink};
+use ipdr::tr232::{put_str, tr232_template, BulkDataLayout, BulkDataReport, TR232_TEMPLATE_ID};
+use ipdr::transport::{close_gracefully, unix_now, Link, Shutdown};
 
 /// TR-181 parameters reported by every simulated device (the first 20 pairs); more pairs
 /// report `Device.Hosts.Host.{i}.Active`.
@@ -364,7 +212,7 @@ pub enum SimConnection {
     /// The simulator listens; the collector connects to it (one collector at a time).
     Listen(SocketAddr),
     /// The simulator connects to the collector over SCTP (needs kernel SCTP, see
-    /// [`crate::sctp::sctp_available`]).
+    /// [`ipdr::sctp::sctp_available`]).
     DialSctp(SocketAddr),
 }
 
@@ -623,7 +471,7 @@ async fn run_dial_sctp(
     addr: SocketAddr,
     shutdown: Shutdown,
 ) -> Result<ExporterReport, SimError> {
-    if let Err(reason) = crate::sctp::sctp_available() {
+    if let Err(reason) = ipdr::sctp::sctp_available() {
         return Err(SimError::Connect {
             addr: addr.to_string(),
             attempts: 0,
@@ -633,7 +481,7 @@ async fn run_dial_sctp(
     run_dial(
         cfg,
         addr.to_string(),
-        move || crate::sctp::sctp_connect(addr),
+        move || ipdr::sctp::sctp_connect(addr),
         shutdown,
     )
     .await
@@ -645,7 +493,7 @@ async fn run_dial_sctp(
     addr: SocketAddr,
     _shutdown: Shutdown,
 ) -> Result<ExporterReport, SimError> {
-    let reason = crate::sctp::sctp_available().err().unwrap_or_default();
+    let reason = ipdr::sctp::sctp_available().err().unwrap_or_default();
     Err(SimError::Connect {
         addr: addr.to_string(),
         attempts: 0,
@@ -1173,7 +1021,8 @@ async fn run_listening(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::xdr::{decode_record, Template};
+    use ipdr::tr232::tr232_printable;
+    use ipdr::xdr::{decode_record, Template};
 
     fn fleet(pairs: usize) -> DeviceFleet {
         SimExporterConfig {
@@ -1222,10 +1071,5 @@ mod tests {
             r0.bulk_data[19].0,
             "Device.IP.Interface.1.IPv4Address.1.IPAddress"
         );
-    }
-
-    #[test]
-    fn printable() {
-        assert_eq!(tr232_printable("a\tb\u{e9}~ "), "a.b.~ ");
     }
 }

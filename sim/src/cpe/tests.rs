@@ -5,7 +5,7 @@
 use chrono::{DateTime, Duration, TimeZone, Utc};
 
 use super::*;
-use crate::codec::*;
+use acs::codec::*;
 
 fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2024, 5, 1, 12, 0, 0).unwrap()

@@ -1,14 +1,8 @@
-//! End-to-end test of the CPE simulator's I/O runner (`web/src/sim.rs`)
+//! End-to-end test of the CPE simulator's I/O runner (`sim::run`)
 //! against a small fake ACS built from the `acs` codec and authenticator:
 //! Digest auth with a cached challenge, session cookies, real Download and
 //! Upload transfers, TransferComplete, HTTP and UDP Connection Requests,
 //! Reboot, `--once`, and `keelson sim load`. Everything stays on 127.0.0.1.
-
-#[path = "../src/sim.rs"]
-mod sim;
-#[allow(dead_code)]
-#[path = "../src/sim_ipdr.rs"]
-mod sim_ipdr;
 
 use std::collections::HashMap;
 use std::convert::Infallible;

@@ -1,0 +1,22 @@
+//! Keelson's server: the `keelson` binary's library. `main.rs` parses the command line and
+//! calls into it; the integration tests in `tests/` use it directly.
+//!
+//! One module per concern (see ARCHITECTURE.md for the code map): [`config`] is the typed
+//! configuration, [`app`] builds the shared state and runs the listeners, [`cwmp`] is the
+//! HTTP glue around the `acs` session machine, [`persist`] maps its effects to the store,
+//! [`nbi`] is the northbound API, [`files`] the file server and upload receiver, [`bulk`]
+//! the HTTP bulk-data receiver, [`collector`] and [`ipdrdoc`] the IPDR glue, [`connreq`]
+//! connection requests, [`dm`] the data-model registry and CLI, [`tls`] certificates.
+
+pub mod app;
+pub mod bulk;
+pub mod collector;
+pub mod config;
+pub mod connreq;
+pub mod cwmp;
+pub mod dm;
+pub mod files;
+pub mod ipdrdoc;
+pub mod nbi;
+pub mod persist;
+pub mod tls;
