@@ -28,13 +28,20 @@
 //!
 //! # Replay protection
 //!
-//! Being stateless, the authenticator does **not** track `nc` values: a
-//! captured `Authorization` header can be replayed until its nonce expires
-//! (bounded by `nonce_ttl`). Callers that want strict `nc` monotonicity can
-//! keep the last `(nonce, nc)` per connection or session; the header is
-//! available to them. TR-069 sessions re-authenticate on every new TCP
-//! connection anyway, and a replayed Inform gains an attacker nothing it
-//! could not get from the (cleartext) original.
+//! Every Digest response must use `qop=auth` (RFC 2069 responses without `qop` are refused)
+//! and, when the caller passes the request target, name it in `uri`. The stateless checks
+//! (`verify*`) stop there. A server uses [`Authenticator::verify_request`], which also keeps
+//! a ledger of the nonces it accepted: a nonce's `nc` must grow with every use, and a nonce
+//! stays bound to the identity (device) it first authenticated, so a captured
+//! `Authorization` header can neither be replayed nor moved to another DeviceId. The ledger
+//! is per node and bounded ([`AuthConfig::max_tracked_nonces`]); nodes that share the nonce
+//! secret each track what they saw.
+//!
+//! # Secrets
+//!
+//! The lookup callback answers with a [`Secret`]: a password, or the Digest `HA1` values
+//! (`H(username:realm:password)`) a store keeps instead of the password. Basic credentials
+//! are checked against either.
 //!
 //! # Usernames
 //!
@@ -42,10 +49,9 @@
 //! (`OUI-ProductClass-SerialNumber`) is percent-encoded after UTF-8
 //! conversion; GenieACS escapes every byte except `A-Z a-z 0-9 _`. The lookup
 //! callback receives the username exactly as the CPE sent it (that string
-//! enters the digest). Use [`username_forms`] in the callback to match a
+//! enters the digest). Use [`ids::username_forms`] in the callback to match a
 //! stored username in either its raw or its encoded form.
 
-use std::fmt::Write as _;
 use std::sync::OnceLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -107,6 +113,9 @@ pub struct AuthConfig {
     pub allow_basic_over_tls: bool,
     /// Lifetime of a nonce. Default: 300 s.
     pub nonce_ttl: Duration,
+    /// Nonces [`Authenticator::verify_request`] remembers at most (their last `nc` and
+    /// identity); the oldest are forgotten first. Default: 1,000,000.
+    pub max_tracked_nonces: usize,
 }
 
 impl Default for AuthConfig {
@@ -116,6 +125,7 @@ impl Default for AuthConfig {
             algorithms: vec![DigestAlgorithm::Md5],
             allow_basic_over_tls: true,
             nonce_ttl: Duration::from_secs(300),
+            max_tracked_nonces: 1_000_000,
         }
     }
 }
@@ -141,6 +151,156 @@ pub struct Authenticator {
     cfg: AuthConfig,
     secret: [u8; 32],
     opaque: String,
+    ledger: std::sync::Arc<std::sync::Mutex<NonceLedger>>,
+}
+
+/// What a server remembers of a nonce it accepted.
+#[derive(Debug, Clone)]
+struct NonceUse {
+    nc: u32,
+    identity: String,
+    seen: u64,
+}
+
+#[derive(Debug, Default)]
+struct NonceLedger {
+    nonces: std::collections::HashMap<String, NonceUse>,
+}
+
+impl NonceLedger {
+    /// Records a use of `nonce` by `identity` with count `nc`; refuses a count that does not
+    /// grow or another identity.
+    fn admit(
+        &mut self,
+        nonce: &str,
+        nc: u32,
+        identity: &str,
+        now: u64,
+        ttl: u64,
+        cap: usize,
+    ) -> Result<(), String> {
+        if let Some(u) = self.nonces.get_mut(nonce) {
+            if u.identity != identity {
+                return Err(format!(
+                    "nonce already authenticated {:?}, not {identity:?}",
+                    u.identity
+                ));
+            }
+            if nc <= u.nc {
+                return Err(format!("replayed nonce count {nc:08x} (last {:08x})", u.nc));
+            }
+            u.nc = nc;
+            u.seen = now;
+            return Ok(());
+        }
+        if self.nonces.len() >= cap.max(1) {
+            // Forget what has expired; if that is not enough, the oldest half.
+            let horizon = now.saturating_sub(ttl.saturating_add(MAX_CLOCK_SKEW.as_secs()));
+            self.nonces.retain(|_, u| u.seen >= horizon);
+            if self.nonces.len() >= cap.max(1) {
+                let mut seen: Vec<u64> = self.nonces.values().map(|u| u.seen).collect();
+                seen.sort_unstable();
+                let cut = seen.get(seen.len() / 2).copied().unwrap_or(u64::MAX);
+                self.nonces.retain(|_, u| u.seen > cut);
+            }
+        }
+        self.nonces.insert(
+            nonce.to_owned(),
+            NonceUse {
+                nc,
+                identity: identity.to_owned(),
+                seen: now,
+            },
+        );
+        Ok(())
+    }
+}
+
+/// What the lookup callback knows of a user's password.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Secret {
+    /// The password itself.
+    Password(String),
+    /// Digest `HA1 = H(username:realm:password)` in lower-case hex, per algorithm, for the
+    /// realm the authenticator uses (see [`ha1`]).
+    Ha1 {
+        md5: Option<String>,
+        sha256: Option<String>,
+    },
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Secret::Password(_) => "Secret::Password(<redacted>)",
+            Secret::Ha1 { .. } => "Secret::Ha1(<redacted>)",
+        })
+    }
+}
+
+impl From<String> for Secret {
+    fn from(p: String) -> Self {
+        Secret::Password(p)
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(p: &str) -> Self {
+        Secret::Password(p.to_owned())
+    }
+}
+
+/// Digest `HA1 = H(username:realm:password)` in lower-case hex.
+pub fn ha1(algorithm: DigestAlgorithm, username: &str, realm: &str, password: &str) -> String {
+    let data = format!("{username}:{realm}:{password}");
+    match algorithm {
+        DigestAlgorithm::Md5 => hex::encode(<md5::Md5 as md5::Digest>::digest(data.as_bytes())),
+        DigestAlgorithm::Sha256 => {
+            hex::encode(<sha2::Sha256 as sha2::Digest>::digest(data.as_bytes()))
+        }
+    }
+}
+
+impl Secret {
+    /// The HA1 for `algorithm`, if this secret can give it.
+    fn ha1_for(&self, algorithm: DigestAlgorithm, username: &str, realm: &str) -> Option<String> {
+        match self {
+            Secret::Password(p) => Some(ha1(algorithm, username, realm, p)),
+            Secret::Ha1 { md5, sha256 } => match algorithm {
+                DigestAlgorithm::Md5 => md5.clone(),
+                DigestAlgorithm::Sha256 => sha256.clone(),
+            },
+        }
+    }
+
+    /// True if `password` (sent in clear, e.g. Basic over TLS) is this secret.
+    fn matches_password(&self, username: &str, realm: &str, password: &str) -> bool {
+        match self {
+            Secret::Password(p) => ct_eq(password.as_bytes(), p.as_bytes()),
+            Secret::Ha1 { md5, sha256 } => {
+                let check = |alg, stored: &Option<String>| {
+                    stored.as_deref().is_some_and(|h| {
+                        ct_eq(ha1(alg, username, realm, password).as_bytes(), h.as_bytes())
+                    })
+                };
+                check(DigestAlgorithm::Md5, md5) || check(DigestAlgorithm::Sha256, sha256)
+            }
+        }
+    }
+}
+
+/// One request to judge with [`Authenticator::verify_request`].
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'a> {
+    /// The `Authorization` header value ("" when absent).
+    pub authorization: &'a str,
+    pub method: &'a str,
+    /// The request target (path and query), which a Digest `uri` must name.
+    pub uri: &'a str,
+    pub tls: bool,
+    /// Who the request claims to be (the device id): a nonce stays bound to it.
+    pub identity: &'a str,
+    pub now: SystemTime,
 }
 
 impl std::fmt::Debug for Authenticator {
@@ -175,6 +335,7 @@ impl Authenticator {
             cfg,
             secret,
             opaque,
+            ledger: Default::default(),
         }
     }
 
@@ -268,23 +429,23 @@ impl Authenticator {
         }
     }
 
-    /// Judge an `Authorization` header value.
+    /// Judge an `Authorization` header value, statelessly (see the module docs on replay
+    /// protection; servers use [`verify_request`](Self::verify_request)).
     ///
     /// * `method` is the request method (`POST` for CWMP).
     /// * `tls` tells whether the request came over TLS (Basic is refused otherwise).
-    /// * `lookup` maps the username, exactly as sent, to the expected
-    ///   password; it is called at most once, and only after the header has
-    ///   been found well-formed and (for Digest) its nonce authentic.
+    /// * `lookup` maps the username, exactly as sent, to the expected secret; it is called
+    ///   at most once, and only after the header has been found well-formed and (for
+    ///   Digest) its nonce authentic.
     ///
-    /// The `uri` parameter of a Digest header is not compared with the
-    /// request target here; use [`verify_with_uri`](Self::verify_with_uri)
-    /// for that.
-    pub fn verify(
+    /// The `uri` parameter of a Digest header is not compared with the request target here;
+    /// use [`verify_with_uri`](Self::verify_with_uri) for that.
+    pub fn verify<S: Into<Secret>>(
         &self,
         authorization_header: &str,
         method: &str,
         tls: bool,
-        lookup: impl FnOnce(&str) -> Option<String>,
+        lookup: impl FnOnce(&str) -> Option<S>,
     ) -> AuthResult {
         self.verify_at(
             authorization_header,
@@ -296,18 +457,17 @@ impl Authenticator {
         )
     }
 
-    /// [`verify`](Self::verify), additionally requiring that a Digest `uri`
-    /// names `request_uri` (the request target, e.g. `/acs` or
-    /// `/acs?x=1`): the CPE may echo the path alone or the path with the
-    /// query (checklist §1.9), and an absolute URI with that path is also
-    /// accepted.
-    pub fn verify_with_uri(
+    /// [`verify`](Self::verify), additionally requiring that a Digest `uri` names
+    /// `request_uri` (the request target, e.g. `/acs` or `/acs?x=1`): the CPE may echo the
+    /// path alone or the path with the query (checklist §1.9), and an absolute URI with that
+    /// path is also accepted.
+    pub fn verify_with_uri<S: Into<Secret>>(
         &self,
         authorization_header: &str,
         method: &str,
         request_uri: &str,
         tls: bool,
-        lookup: impl FnOnce(&str) -> Option<String>,
+        lookup: impl FnOnce(&str) -> Option<S>,
     ) -> AuthResult {
         self.verify_at(
             authorization_header,
@@ -319,36 +479,92 @@ impl Authenticator {
         )
     }
 
-    /// The full verifier with an explicit clock (for tests and for callers
-    /// that already read the time).
-    pub fn verify_at(
+    /// The stateless verifier with an explicit clock (for tests and for callers that
+    /// already read the time).
+    pub fn verify_at<S: Into<Secret>>(
         &self,
         authorization_header: &str,
         method: &str,
         request_uri: Option<&str>,
         tls: bool,
         now: SystemTime,
-        lookup: impl FnOnce(&str) -> Option<String>,
+        lookup: impl FnOnce(&str) -> Option<S>,
     ) -> AuthResult {
+        self.check(authorization_header, method, request_uri, tls, now, lookup)
+            .0
+    }
+
+    /// The server's verifier: the stateless checks (with the Digest `uri` compared with
+    /// `req.uri`), then the nonce ledger: a nonce's `nc` must grow with each use, and a
+    /// nonce stays bound to the identity it first authenticated. A replayed or transplanted
+    /// header is [`AuthResult::Invalid`].
+    pub fn verify_request<S: Into<Secret>>(
+        &self,
+        req: &Request<'_>,
+        lookup: impl FnOnce(&str) -> Option<S>,
+    ) -> AuthResult {
+        let (result, used) = self.check(
+            req.authorization,
+            req.method,
+            Some(req.uri),
+            req.tls,
+            req.now,
+            lookup,
+        );
+        match (&result, used) {
+            (AuthResult::Ok { .. }, Some((nonce, nc))) => {
+                let mut ledger = self
+                    .ledger
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+                match ledger.admit(
+                    &nonce,
+                    nc,
+                    req.identity,
+                    unix_secs(req.now),
+                    self.cfg.nonce_ttl.as_secs(),
+                    self.cfg.max_tracked_nonces,
+                ) {
+                    Ok(()) => result,
+                    Err(why) => AuthResult::Invalid(why),
+                }
+            }
+            _ => result,
+        }
+    }
+
+    /// The stateless checks; on a Digest success also the (nonce, nc) used.
+    fn check<S: Into<Secret>>(
+        &self,
+        authorization_header: &str,
+        method: &str,
+        request_uri: Option<&str>,
+        tls: bool,
+        now: SystemTime,
+        lookup: impl FnOnce(&str) -> Option<S>,
+    ) -> (AuthResult, Option<(String, u32)>) {
         let header = authorization_header.trim();
         if header.is_empty() {
-            return AuthResult::Missing;
+            return (AuthResult::Missing, None);
         }
         let (scheme, params) = split_scheme(header);
         if scheme.eq_ignore_ascii_case("Digest") {
             self.verify_digest(params, method, request_uri, now, lookup)
         } else if scheme.eq_ignore_ascii_case("Basic") {
-            self.verify_basic(params, tls, lookup)
+            (self.verify_basic(params, tls, lookup), None)
         } else {
-            AuthResult::Invalid(format!("unsupported authentication scheme {scheme:?}"))
+            (
+                AuthResult::Invalid(format!("unsupported authentication scheme {scheme:?}")),
+                None,
+            )
         }
     }
 
-    fn verify_basic(
+    fn verify_basic<S: Into<Secret>>(
         &self,
         params: &str,
         tls: bool,
-        lookup: impl FnOnce(&str) -> Option<String>,
+        lookup: impl FnOnce(&str) -> Option<S>,
     ) -> AuthResult {
         if !tls {
             return AuthResult::Invalid(
@@ -369,10 +585,10 @@ impl Authenticator {
         let Some((username, password)) = decoded.split_once(':') else {
             return AuthResult::Invalid("Basic credentials lack a ':'".into());
         };
-        let Some(expected) = lookup(username) else {
+        let Some(expected) = lookup(username).map(Into::into) else {
             return AuthResult::Invalid(format!("unknown username {username:?}"));
         };
-        if ct_eq(password.as_bytes(), expected.as_bytes()) {
+        if expected.matches_password(username, &self.cfg.realm, password) {
             AuthResult::Ok {
                 username: username.to_owned(),
             }
@@ -381,41 +597,45 @@ impl Authenticator {
         }
     }
 
-    fn verify_digest(
+    fn verify_digest<S: Into<Secret>>(
         &self,
         params: &str,
         method: &str,
         request_uri: Option<&str>,
         now: SystemTime,
-        lookup: impl FnOnce(&str) -> Option<String>,
-    ) -> AuthResult {
+        lookup: impl FnOnce(&str) -> Option<S>,
+    ) -> (AuthResult, Option<(String, u32)>) {
+        let invalid = |why: String| (AuthResult::Invalid(why), None);
         let hdr = match parse_digest_params(params) {
             Ok(h) => h,
-            Err(e) => return AuthResult::Invalid(e),
+            Err(e) => return invalid(e),
         };
         if hdr.realm != self.cfg.realm {
-            return AuthResult::Invalid(format!("wrong realm {:?}", hdr.realm));
+            return invalid(format!("wrong realm {:?}", hdr.realm));
         }
-        if hdr.algorithm.sess
-            || !self
-                .cfg
-                .algorithms
-                .iter()
-                .any(|a| a.matches(hdr.algorithm.algo))
-        {
-            return AuthResult::Invalid(format!("algorithm {} not offered", hdr.algorithm));
+        let Some(algorithm) = self
+            .cfg
+            .algorithms
+            .iter()
+            .copied()
+            .find(|a| !hdr.algorithm.sess && a.matches(hdr.algorithm.algo))
+        else {
+            return invalid(format!("algorithm {} not offered", hdr.algorithm));
+        };
+        // qop=auth was offered and is required: without it (RFC 2069) there is no nonce
+        // count or client nonce to make a response single-use.
+        if hdr.qop != Some(Qop::AUTH) || hdr.cnonce.as_deref().is_none_or(str::is_empty) {
+            return invalid("qop=auth with a cnonce is required".into());
         }
-        // RFC 2069 style (no qop) is tolerated; auth-int was not offered.
-        // A client must echo opaque, but some CPEs drop it: only a wrong
-        // value is refused.
+        // A client must echo opaque, but some CPEs drop it: only a wrong value is refused.
         if let Some(opaque) = &hdr.opaque {
             if opaque != &self.opaque {
-                return AuthResult::Invalid("wrong opaque".into());
+                return invalid("wrong opaque".into());
             }
         }
         if let Some(uri) = request_uri {
             if !uri_matches(&hdr.uri, uri) {
-                return AuthResult::Invalid(format!(
+                return invalid(format!(
                     "digest uri {:?} does not match request {uri:?}",
                     hdr.uri
                 ));
@@ -423,19 +643,29 @@ impl Authenticator {
         }
         let nonce_state = self.nonce_state(&hdr.nonce, now);
         if nonce_state == NonceState::Forged {
-            return AuthResult::Invalid("nonce was not issued by this ACS".into());
+            return invalid("nonce was not issued by this ACS".into());
         }
-        let Some(password) = lookup(&hdr.username) else {
-            return AuthResult::Invalid(format!("unknown username {:?}", hdr.username));
+        let Some(secret) = lookup(&hdr.username).map(Into::into) else {
+            return invalid(format!("unknown username {:?}", hdr.username));
         };
-        if !response_matches(&hdr, method, &password) {
-            return AuthResult::Invalid(format!("wrong digest response for {:?}", hdr.username));
+        let Some(ha1) = secret.ha1_for(algorithm, &hdr.username, &self.cfg.realm) else {
+            return invalid(format!(
+                "no {} secret stored for {:?}",
+                algorithm.as_str(),
+                hdr.username
+            ));
+        };
+        if !response_matches_ha1(&hdr, algorithm, method, &ha1) {
+            return invalid(format!("wrong digest response for {:?}", hdr.username));
         }
         match nonce_state {
-            NonceState::Fresh => AuthResult::Ok {
-                username: hdr.username,
-            },
-            _ => AuthResult::Stale,
+            NonceState::Fresh => (
+                AuthResult::Ok {
+                    username: hdr.username.clone(),
+                },
+                Some((hdr.nonce.clone(), hdr.nc)),
+            ),
+            _ => (AuthResult::Stale, None),
         }
     }
 }
@@ -459,56 +689,6 @@ pub fn verify_digest_response(authorization: &str, method: &str, password: &str)
         Ok(hdr) => response_matches(&hdr, method, password),
         Err(_) => false,
     }
-}
-
-/// Percent-encode a username the way GenieACS does (and TR-069 A6
-/// recommends): UTF-8 bytes other than `A-Z a-z 0-9 _` become `%XX`
-/// (upper-case hex). `HGW-1000` → `HGW%2D1000`.
-pub fn percent_encode_username(raw: &str) -> String {
-    let mut out = String::with_capacity(raw.len());
-    for b in raw.bytes() {
-        if b.is_ascii_alphanumeric() || b == b'_' {
-            out.push(b as char);
-        } else {
-            let _ = write!(out, "%{b:02X}");
-        }
-    }
-    out
-}
-
-/// Decode `%XX` escapes (either hex case). `None` if an escape is malformed
-/// or the result is not UTF-8.
-pub fn percent_decode_username(encoded: &str) -> Option<String> {
-    let bytes = encoded.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hi = (*bytes.get(i + 1)? as char).to_digit(16)?;
-            let lo = (*bytes.get(i + 2)? as char).to_digit(16)?;
-            out.push((hi * 16 + lo) as u8);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
-}
-
-/// The spellings under which a username sent by a CPE may be stored: the
-/// name as sent first, then its decoded (raw) form, then its canonical
-/// encoded form, without duplicates. Use it inside the lookup callback.
-pub fn username_forms(sent: &str) -> Vec<String> {
-    let mut forms = vec![sent.to_owned()];
-    let raw = percent_decode_username(sent).unwrap_or_else(|| sent.to_owned());
-    let encoded = percent_encode_username(&raw);
-    for f in [raw, encoded] {
-        if !forms.contains(&f) {
-            forms.push(f);
-        }
-    }
-    forms
 }
 
 // ---------------------------------------------------------------------------
@@ -552,6 +732,33 @@ fn response_matches(hdr: &AuthorizationHeader, method: &str, password: &str) -> 
     )
 }
 
+/// `response = H(HA1:nonce:nc:cnonce:qop:H(method:uri))` (RFC 7616 §3.4.1, qop=auth),
+/// compared in constant time.
+fn response_matches_ha1(
+    hdr: &AuthorizationHeader,
+    algorithm: DigestAlgorithm,
+    method: &str,
+    ha1: &str,
+) -> bool {
+    let h = |data: String| match algorithm {
+        DigestAlgorithm::Md5 => hex::encode(<md5::Md5 as md5::Digest>::digest(data.as_bytes())),
+        DigestAlgorithm::Sha256 => {
+            hex::encode(<sha2::Sha256 as sha2::Digest>::digest(data.as_bytes()))
+        }
+    };
+    let ha2 = h(format!("{method}:{}", hdr.uri));
+    let expected = h(format!(
+        "{ha1}:{}:{:08x}:{}:auth:{ha2}",
+        hdr.nonce,
+        hdr.nc,
+        hdr.cnonce.as_deref().unwrap_or("")
+    ));
+    ct_eq(
+        expected.as_bytes(),
+        hdr.response.to_ascii_lowercase().as_bytes(),
+    )
+}
+
 fn uri_matches(digest_uri: &str, request_uri: &str) -> bool {
     if digest_uri == request_uri {
         return true;
@@ -587,7 +794,7 @@ fn hmac_with(key: &[u8]) -> HmacSha256 {
 /// MACed with a per-process random key and the tags compared with
 /// `verify_slice` (constant time), so neither the position of the first
 /// difference nor the secret's length leaks through timing.
-fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     static KEY: OnceLock<[u8; 32]> = OnceLock::new();
     let key = KEY.get_or_init(rand::random);
     let mut ma = hmac_with(key);

@@ -1,4 +1,5 @@
 pub mod auth;
 pub mod codec;
 pub mod connreq;
+pub mod faults;
 pub mod session;

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::codec::*;
+use crate::faults;
 
 /// Versions this ACS speaks, lowest first.
 pub const SUPPORTED_VERSIONS: [&str; 5] = ["1.0", "1.1", "1.2", "1.3", "1.4"];
@@ -38,6 +39,8 @@ pub struct TaskSpec {
     pub kind: String,
     pub args: Value,
     pub command_key: Option<String>,
+    /// Upload tasks: the single-use token `{upload_token}` in the URL stands for.
+    pub upload_token: Option<String>,
 }
 
 /// What happened to a task in this session.
@@ -46,7 +49,13 @@ pub enum TaskOutcome {
     /// Finished; `result` is the CPE's response as JSON.
     Done { id: i64, result: Value },
     /// Accepted by the CPE, completion reported later (TransferComplete, `M Reboot`, …).
-    Waiting { id: i64, result: Value },
+    /// `declared_delay` is how long the RPC itself allows before completion starts
+    /// (DelaySeconds, the last ScheduleDownload window), in seconds.
+    Waiting {
+        id: i64,
+        result: Value,
+        declared_delay: u64,
+    },
     /// The CPE answered with a fault, or the exchange failed.
     Fault {
         id: i64,
@@ -55,8 +64,8 @@ pub enum TaskOutcome {
         detail: Value,
         retryable: bool,
     },
-    /// Sent to the CPE (bookkeeping: attempts, start time).
-    Started { id: i64 },
+    /// Sent to the CPE (bookkeeping: attempts, start time, the key it went out with).
+    Started { id: i64, sent_key: Option<String> },
 }
 
 /// A change to the device's parameter store.
@@ -108,6 +117,10 @@ pub enum Persist {
         command_key: String,
         result: Value,
         fault: Option<FaultStruct>,
+    },
+    /// The CPE confirmed a CancelTransfer: the transfer sent with `command_key` is over.
+    TransferCancelled {
+        command_key: String,
     },
     /// A CPE-initiated report worth keeping (autonomous transfers, RequestDownload, Kicked).
     Report {
@@ -172,6 +185,39 @@ pub struct Session {
     root_object: String,
 }
 
+/// How long a session may sit idle. A CPE may ask for more than `base` with its
+/// `<cwmp:SessionTimeout>` header, never for more than `max`: an abandoned session must not
+/// hold its device (and a session slot) for hours.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    pub base: Duration,
+    pub max: Duration,
+}
+
+/// The cap on a CPE's SessionTimeout when none is configured.
+pub const DEFAULT_MAX_SESSION_TIMEOUT: Duration = Duration::from_secs(300);
+
+impl From<Duration> for Timeouts {
+    /// `base`, capped at [`DEFAULT_MAX_SESSION_TIMEOUT`] (or `base` if larger).
+    fn from(base: Duration) -> Self {
+        Timeouts {
+            base,
+            max: DEFAULT_MAX_SESSION_TIMEOUT,
+        }
+    }
+}
+
+impl Timeouts {
+    /// The idle timeout of a session whose CPE asked for `requested` seconds.
+    pub fn effective(&self, requested: Option<u32>) -> Duration {
+        let max = self.max.max(self.base);
+        match requested {
+            Some(s) => Duration::from_secs(u64::from(s)).clamp(self.base, max),
+            None => self.base,
+        }
+    }
+}
+
 /// Failure to start a session from an Inform.
 #[derive(Debug, Clone, PartialEq)]
 pub enum StartError {
@@ -188,8 +234,9 @@ impl Session {
         id: String,
         env: Envelope,
         now: Instant,
-        base_timeout: Duration,
+        timeouts: impl Into<Timeouts>,
     ) -> Result<(Session, Step), StartError> {
+        let timeouts = timeouts.into();
         let Envelope { ns, header, body } = env;
         let inform = match body {
             Body::Rpc(Rpc::Inform(i)) => i,
@@ -253,10 +300,7 @@ impl Session {
                 (v.to_string(), ns.clone(), None)
             }
         };
-        let timeout = header
-            .session_timeout
-            .map(|s| Duration::from_secs(u64::from(s)).max(base_timeout))
-            .unwrap_or(base_timeout);
+        let timeout = timeouts.effective(header.session_timeout);
         let info = inform_info(&inform, &reply_ns, &version);
         let response = Envelope {
             ns: reply_ns.clone(),
@@ -325,7 +369,7 @@ impl Session {
             State::AwaitResponse { task, .. } => vec![Persist::Results {
                 tasks: vec![TaskOutcome::Fault {
                     id: task.id,
-                    code: 0,
+                    code: faults::SESSION_ABORTED,
                     message: format!("session aborted, outcome unknown: {reason}"),
                     detail: Value::Null,
                     retryable: true,
@@ -368,7 +412,7 @@ impl Session {
                 let persist = vec![Persist::Results {
                     tasks: vec![TaskOutcome::Fault {
                         id,
-                        code: 0,
+                        code: faults::NO_RESPONSE,
                         message: "CPE sent an empty POST instead of a response".into(),
                         detail: Value::Null,
                         retryable: true,
@@ -415,7 +459,10 @@ impl Session {
                         body: Body::Rpc(rpc.clone()),
                     };
                     persist.push(Persist::Results {
-                        tasks: vec![TaskOutcome::Started { id: task.id }],
+                        tasks: vec![TaskOutcome::Started {
+                            id: task.id,
+                            sent_key: sent_key(&rpc),
+                        }],
                         params: vec![],
                         deletes: vec![],
                     });
@@ -433,7 +480,7 @@ impl Session {
                 Err(reason) => persist.push(Persist::Results {
                     tasks: vec![TaskOutcome::Fault {
                         id: task.id,
-                        code: 0,
+                        code: faults::INVALID_ARGUMENTS,
                         message: format!("invalid task arguments: {reason}"),
                         detail: Value::Null,
                         retryable: false,
@@ -575,7 +622,7 @@ impl Session {
                 let persist = vec![Persist::Results {
                     tasks: vec![TaskOutcome::Fault {
                         id: task.id,
-                        code: 0,
+                        code: faults::INVALID_RESPONSE,
                         message: format!(
                             "invalid response: cwmp:ID {got:?} does not match {request_id:?}"
                         ),
@@ -609,7 +656,7 @@ impl Session {
                     vec![Persist::Results {
                         tasks: vec![TaskOutcome::Fault {
                             id: task.id,
-                            code: 0,
+                            code: faults::INVALID_RESPONSE,
                             message: format!(
                                 "invalid response: expected {expected}, got {}",
                                 rpc.method_name()
@@ -621,7 +668,7 @@ impl Session {
                         deletes: vec![],
                     }]
                 } else {
-                    vec![apply_response(&task, &sent, rpc)]
+                    apply_response(&task, &sent, rpc)
                 }
             }
         };
@@ -670,15 +717,85 @@ fn done(id: i64, result: Value) -> TaskOutcome {
     TaskOutcome::Done { id, result }
 }
 
+/// True if `name` lies under one of the names a GetParameterValues/GetParameterNames asked
+/// for: equal to a full name, below a partial path (ending with `.`), or anything for an
+/// empty name (the whole tree).
+fn was_asked(asked: &[String], name: &str) -> bool {
+    asked
+        .iter()
+        .any(|a| a.is_empty() || a == name || (a.ends_with('.') && name.starts_with(a.as_str())))
+}
+
+/// The CommandKey or ParameterKey an RPC carries (what the CPE will echo back).
+fn sent_key(rpc: &Rpc) -> Option<String> {
+    let k = match rpc {
+        Rpc::SetParameterValues(a) => &a.parameter_key,
+        Rpc::AddObject(a) => &a.parameter_key,
+        Rpc::DeleteObject(a) => &a.parameter_key,
+        Rpc::Reboot(a) => &a.command_key,
+        Rpc::Download(a) => &a.command_key,
+        Rpc::Upload(a) => &a.command_key,
+        Rpc::ScheduleInform(a) => &a.command_key,
+        Rpc::ScheduleDownload(a) => &a.command_key,
+        Rpc::CancelTransfer(a) => &a.command_key,
+        Rpc::ChangeDUState(a) => return a.command_key.clone().filter(|k| !k.is_empty()),
+        _ => return None,
+    };
+    (!k.is_empty()).then(|| k.clone())
+}
+
+/// How long an RPC itself allows before its completion begins, in seconds.
+fn declared_delay(sent: &Rpc) -> u64 {
+    match sent {
+        Rpc::Download(d) => u64::from(d.delay_seconds),
+        Rpc::Upload(u) => u64::from(u.delay_seconds),
+        Rpc::ScheduleInform(s) => u64::from(s.delay_seconds),
+        Rpc::ScheduleDownload(s) => s
+            .time_window_list
+            .iter()
+            .map(|w| u64::from(w.window_end))
+            .max()
+            .unwrap_or(0),
+        _ => 0,
+    }
+}
+
+/// A response the CPE could not truthfully have sent: recorded as a fault, nothing stored.
+fn impossible(task: &TaskSpec, what: String) -> TaskOutcome {
+    TaskOutcome::Fault {
+        id: task.id,
+        code: faults::INVALID_RESPONSE,
+        message: format!("invalid response: {what}"),
+        detail: Value::Null,
+        retryable: false,
+    }
+}
+
 /// Turns a successful CPE response into task and parameter-store updates.
-fn apply_response(task: &TaskSpec, sent: &Rpc, rpc: Rpc) -> Persist {
+fn apply_response(task: &TaskSpec, sent: &Rpc, rpc: Rpc) -> Vec<Persist> {
     let result = serde_json::to_value(&rpc).unwrap_or(Value::Null);
     let result = strip_variant(result);
     let mut params = Vec::new();
     let mut deletes = Vec::new();
+    let mut extra = Vec::new();
+    let status_ok = |s: i32| s == 0 || s == 1;
+    let waiting = |result: Value| TaskOutcome::Waiting {
+        id: task.id,
+        result,
+        declared_delay: declared_delay(sent),
+    };
     let outcome = match (&rpc, sent) {
-        (Rpc::GetParameterValuesResponse(r), _) => {
+        (Rpc::GetParameterValuesResponse(r), sent) => {
+            let asked: &[String] = match sent {
+                Rpc::GetParameterValues(g) => &g.parameter_names,
+                _ => &[],
+            };
+            let mut unasked = 0usize;
             for p in &r.parameter_list {
+                if !was_asked(asked, &p.name) {
+                    unasked = unasked.saturating_add(1);
+                    continue;
+                }
                 if p.value.is_empty() && looks_hidden(&p.name) {
                     continue;
                 }
@@ -690,10 +807,20 @@ fn apply_response(task: &TaskSpec, sent: &Rpc, rpc: Rpc) -> Persist {
                     is_object: false,
                 });
             }
+            if unasked > 0 {
+                tracing::warn!(task = task.id, unasked, "GetParameterValuesResponse carried values that were not asked for; not stored");
+            }
             done(task.id, result)
         }
-        (Rpc::GetParameterNamesResponse(r), _) => {
+        (Rpc::GetParameterNamesResponse(r), sent) => {
+            let asked: Vec<String> = match sent {
+                Rpc::GetParameterNames(g) => vec![g.parameter_path.clone()],
+                _ => Vec::new(),
+            };
             for p in &r.parameter_list {
+                if !was_asked(&asked, &p.name) {
+                    continue;
+                }
                 params.push(ParamChange {
                     path: p.name.clone(),
                     value: None,
@@ -703,6 +830,9 @@ fn apply_response(task: &TaskSpec, sent: &Rpc, rpc: Rpc) -> Persist {
                 });
             }
             done(task.id, result)
+        }
+        (Rpc::SetParameterValuesResponse(r), _) if !status_ok(r.status) => {
+            impossible(task, format!("SetParameterValuesResponse Status {}", r.status))
         }
         (Rpc::SetParameterValuesResponse(_), Rpc::SetParameterValues(spv)) => {
             for p in &spv.parameter_list {
@@ -726,6 +856,15 @@ fn apply_response(task: &TaskSpec, sent: &Rpc, rpc: Rpc) -> Persist {
             });
             done(task.id, result)
         }
+        (Rpc::AddObjectResponse(r), _) if !status_ok(r.status) || r.instance_number == 0 => {
+            impossible(
+                task,
+                format!(
+                    "AddObjectResponse InstanceNumber {} Status {} (instance numbers start at 1; Status is 0 or 1)",
+                    r.instance_number, r.status
+                ),
+            )
+        }
         (Rpc::AddObjectResponse(r), Rpc::AddObject(a)) => {
             params.push(ParamChange {
                 path: format!("{}{}.", a.object_name, r.instance_number),
@@ -736,32 +875,40 @@ fn apply_response(task: &TaskSpec, sent: &Rpc, rpc: Rpc) -> Persist {
             });
             done(task.id, result)
         }
+        (Rpc::DeleteObjectResponse(r), _) if !status_ok(r.status) => {
+            impossible(task, format!("DeleteObjectResponse Status {}", r.status))
+        }
         (Rpc::DeleteObjectResponse(_), Rpc::DeleteObject(d)) => {
             deletes.push(d.object_name.clone());
             done(task.id, result)
         }
-        (Rpc::DownloadResponse(r), _) if r.status == 1 => TaskOutcome::Waiting {
-            id: task.id,
-            result,
-        },
-        (Rpc::UploadResponse(r), _) if r.status == 1 => TaskOutcome::Waiting {
-            id: task.id,
-            result,
-        },
+        (Rpc::DownloadResponse(r), _) if !status_ok(r.status) => {
+            impossible(task, format!("DownloadResponse Status {}", r.status))
+        }
+        (Rpc::UploadResponse(r), _) if !status_ok(r.status) => {
+            impossible(task, format!("UploadResponse Status {}", r.status))
+        }
+        (Rpc::DownloadResponse(r), _) if r.status == 1 => waiting(result),
+        (Rpc::UploadResponse(r), _) if r.status == 1 => waiting(result),
+        (Rpc::CancelTransferResponse(_), Rpc::CancelTransfer(c)) => {
+            extra.push(Persist::TransferCancelled {
+                command_key: c.command_key.clone(),
+            });
+            done(task.id, result)
+        }
         (Rpc::ScheduleDownloadResponse(_), _)
         | (Rpc::ChangeDUStateResponse(_), _)
         | (Rpc::RebootResponse(_), _)
-        | (Rpc::ScheduleInformResponse(_), _) => TaskOutcome::Waiting {
-            id: task.id,
-            result,
-        },
+        | (Rpc::ScheduleInformResponse(_), _) => waiting(result),
         _ => done(task.id, result),
     };
-    Persist::Results {
+    let mut out = vec![Persist::Results {
         tasks: vec![outcome],
         params,
         deletes,
-    }
+    }];
+    out.extend(extra);
+    out
 }
 
 fn root_of(list: &[ParameterValueStruct]) -> &'static str {
@@ -865,9 +1012,10 @@ pub fn build_rpc(task: &TaskSpec, root: &str) -> Result<Rpc, String> {
             if a.command_key.is_empty() {
                 a.command_key = key;
             }
-            // The upload receiver finds the task by its command key.
+            // Our upload receiver's URL names the task and carries its single-use token.
             a.url = a
                 .url
+                .replace("{upload_token}", task.upload_token.as_deref().unwrap_or(""))
                 .replace("{command_key}", &a.command_key)
                 .replace("{task_id}", &task.id.to_string());
             if a.url.is_empty() {

@@ -4,8 +4,8 @@ use std::cell::Cell;
 use std::time::{Duration, SystemTime};
 
 use acs::auth::{
-    percent_decode_username, percent_encode_username, username_forms, verify_digest_response,
-    AuthConfig, AuthResult, Authenticator, DigestAlgorithm,
+    ha1, verify_digest_response, AuthConfig, AuthResult, Authenticator, DigestAlgorithm, Request,
+    Secret,
 };
 use md5::{Digest as _, Md5};
 
@@ -84,7 +84,7 @@ fn section_8_13_nonce_is_not_ours() {
     let called = Cell::new(false);
     let r = auth.verify(HDR_8_13, "POST", false, |_| {
         called.set(true);
-        Some(PASS.into())
+        Some(PASS.to_string())
     });
     assert!(matches!(r, AuthResult::Invalid(_)), "{r:?}");
     assert!(!called.get(), "no credential lookup for a forged nonce");
@@ -286,7 +286,7 @@ fn basic_only_over_tls() {
     let called = Cell::new(false);
     let r = auth.verify(basic, "POST", false, |_| {
         called.set(true);
-        Some(PASS.into())
+        Some(PASS.to_string())
     });
     assert!(matches!(r, AuthResult::Invalid(_)), "{r:?}");
     assert!(!called.get());
@@ -337,29 +337,31 @@ fn basic_only_over_tls() {
 
 #[test]
 fn usernames_raw_and_encoded() {
-    assert_eq!(percent_encode_username("HGW-1000"), "HGW%2D1000");
+    assert_eq!(ids::encode_username("HGW-1000"), "HGW%2D1000");
     assert_eq!(
-        percent_encode_username("001A2B-HGW-1000-SN0123456789"),
+        ids::encode_username("001A2B-HGW-1000-SN0123456789"),
         "001A2B%2DHGW%2D1000%2DSN0123456789"
     );
-    assert_eq!(percent_encode_username("a_b é"), "a_b%20%C3%A9");
+    assert_eq!(ids::encode_username("a_b é"), "a_b%20%C3%A9");
     assert_eq!(
-        percent_decode_username("HGW%2d1000").as_deref(),
+        ids::percent_decode("HGW%2d1000").as_deref(),
         Some("HGW-1000")
     );
-    assert_eq!(percent_decode_username("a%C3%A9").as_deref(), Some("aé"));
-    assert_eq!(percent_decode_username("bad%2"), None);
-    assert_eq!(percent_decode_username("bad%zz"), None);
+    assert_eq!(ids::percent_decode("a%C3%A9").as_deref(), Some("aé"));
+    // A malformed escape is kept as sent.
+    assert_eq!(ids::percent_decode("bad%2").as_deref(), Some("bad%2"));
+    assert_eq!(ids::percent_decode("bad%zz").as_deref(), Some("bad%zz"));
+    assert_eq!(ids::percent_decode("%FF"), None);
 
     assert_eq!(
-        username_forms("HGW%2D1000"),
+        ids::username_forms("HGW%2D1000"),
         vec!["HGW%2D1000".to_owned(), "HGW-1000".to_owned()]
     );
     assert_eq!(
-        username_forms("HGW-1000"),
+        ids::username_forms("HGW-1000"),
         vec!["HGW-1000".to_owned(), "HGW%2D1000".to_owned()]
     );
-    assert_eq!(username_forms("plain_1"), vec!["plain_1".to_owned()]);
+    assert_eq!(ids::username_forms("plain_1"), vec!["plain_1".to_owned()]);
 
     // The CPE sends the raw form; a store keyed by the encoded form still
     // finds it, and the digest is computed over the name as sent.
@@ -369,7 +371,7 @@ fn usernames_raw_and_encoded() {
     let seen = Cell::new(String::new());
     let r = auth.verify(&hdr, "POST", false, |name| {
         seen.set(name.to_owned());
-        username_forms(name)
+        ids::username_forms(name)
             .iter()
             .any(|f| f == "001A2B%2DHGW%2D1000%2DSN0123456789")
             .then(|| PASS.to_owned())
@@ -426,10 +428,144 @@ fn garbage_never_panics() {
             state ^= state << 17;
             h.push_str(fragments[(state % fragments.len() as u64) as usize]);
         }
-        let _ = auth.verify(&h, "POST", true, |_| Some(PASS.into()));
-        let _ = auth.verify(&h, "POST", false, |_| Some(PASS.into()));
+        let _ = auth.verify(&h, "POST", true, |_| Some(PASS.to_string()));
+        let _ = auth.verify(&h, "POST", false, |_| Some(PASS.to_string()));
         let _ = verify_digest_response(&h, "POST", PASS);
-        let _ = percent_decode_username(&h);
-        let _ = username_forms(&h);
+        let _ = ids::percent_decode(&h);
+        let _ = ids::username_forms(&h);
     }
+}
+
+fn request<'a>(authorization: &'a str, identity: &'a str) -> Request<'a> {
+    Request {
+        authorization,
+        method: "POST",
+        uri: "/acs",
+        tls: false,
+        identity,
+        now: SystemTime::now(),
+    }
+}
+
+#[test]
+fn a_captured_header_cannot_be_replayed_or_moved_to_another_device() {
+    let auth = authenticator(vec![DigestAlgorithm::Md5]);
+    let challenge = auth.challenge(false).remove(0);
+    let params = challenge.strip_prefix("Digest ").unwrap();
+    let mut prompt = digest_auth::WwwAuthenticateHeader::parse(params).unwrap();
+    let ctx = digest_auth::AuthContext::new_post(USER, PASS, "/acs", Option::<&[u8]>::None);
+    let first = prompt.respond(&ctx).unwrap().to_header_string();
+    let ok = AuthResult::Ok {
+        username: USER.into(),
+    };
+    assert_eq!(auth.verify_request(&request(&first, "dev-A"), lookup), ok);
+    // The same header again (a capture replayed on a new connection): refused.
+    assert!(matches!(
+        auth.verify_request(&request(&first, "dev-A"), lookup),
+        AuthResult::Invalid(why) if why.contains("replayed")
+    ));
+    // The CPE's next request with the cached challenge counts on: accepted.
+    let second = prompt.respond(&ctx).unwrap().to_header_string();
+    assert_eq!(auth.verify_request(&request(&second, "dev-A"), lookup), ok);
+    // A later count of the same nonce presented for another device: refused.
+    let third = prompt.respond(&ctx).unwrap().to_header_string();
+    assert!(matches!(
+        auth.verify_request(&request(&third, "dev-B"), lookup),
+        AuthResult::Invalid(why) if why.contains("dev-A")
+    ));
+    // The stateless check alone does not know about replays (documented).
+    assert_eq!(auth.verify(&first, "POST", false, lookup), ok);
+    // The uri must name the request.
+    let fourth = prompt.respond(&ctx).unwrap().to_header_string();
+    let elsewhere = Request {
+        uri: "/other",
+        ..request(&fourth, "dev-A")
+    };
+    assert!(matches!(
+        auth.verify_request(&elsewhere, lookup),
+        AuthResult::Invalid(why) if why.contains("uri")
+    ));
+}
+
+#[test]
+fn responses_without_qop_are_refused() {
+    let auth = authenticator(vec![DigestAlgorithm::Md5]);
+    let challenge = auth.challenge(false).remove(0);
+    let nonce = challenge
+        .split("nonce=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap()
+        .to_string();
+    // RFC 2069: response = H(HA1:nonce:HA2), no qop, nc or cnonce.
+    let ha1 = md5_hex(&format!("{USER}:ACS:{PASS}"));
+    let ha2 = md5_hex("POST:/acs");
+    let response = md5_hex(&format!("{ha1}:{nonce}:{ha2}"));
+    let hdr = format!(
+        "Digest username=\"{USER}\", realm=\"ACS\", nonce=\"{nonce}\", uri=\"/acs\", opaque=\"{}\", response=\"{response}\"",
+        auth.opaque()
+    );
+    assert!(matches!(
+        auth.verify_request(&request(&hdr, "dev-A"), lookup),
+        AuthResult::Invalid(why) if why.contains("qop")
+    ));
+}
+
+#[test]
+fn ha1_secrets_verify_digest_and_basic() {
+    let auth = authenticator(vec![DigestAlgorithm::Md5, DigestAlgorithm::Sha256]);
+    let stored = || {
+        Some(Secret::Ha1 {
+            md5: Some(ha1(DigestAlgorithm::Md5, USER, "ACS", PASS)),
+            sha256: Some(ha1(DigestAlgorithm::Sha256, USER, "ACS", PASS)),
+        })
+    };
+    for i in 0..2 {
+        // A fresh nonce each time: both challenges of one 401 share theirs.
+        let challenge = auth.challenge(false).remove(i);
+        let hdr = respond(&challenge, USER, PASS, "/acs");
+        assert_eq!(
+            auth.verify_request(&request(&hdr, "dev-A"), |_| stored()),
+            AuthResult::Ok {
+                username: USER.into()
+            },
+            "{challenge}"
+        );
+        let wrong = respond(&challenge, USER, "nope", "/acs");
+        assert!(matches!(
+            auth.verify_request(&request(&wrong, "dev-A"), |_| stored()),
+            AuthResult::Invalid(_)
+        ));
+    }
+    use base64::Engine as _;
+    let basic = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASS}"))
+    );
+    assert_eq!(
+        auth.verify(&basic, "POST", true, |_| stored()),
+        AuthResult::Ok {
+            username: USER.into()
+        }
+    );
+    let bad = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{USER}:x"))
+    );
+    assert!(matches!(
+        auth.verify(&bad, "POST", true, |_| stored()),
+        AuthResult::Invalid(_)
+    ));
+    // Only an MD5 HA1 stored: a SHA-256 response cannot be checked.
+    let md5_only = || {
+        Some(Secret::Ha1 {
+            md5: Some(ha1(DigestAlgorithm::Md5, USER, "ACS", PASS)),
+            sha256: None,
+        })
+    };
+    let sha = respond(&auth.challenge(false)[1], USER, PASS, "/acs");
+    assert!(matches!(
+        auth.verify_request(&request(&sha, "dev-A"), |_| md5_only()),
+        AuthResult::Invalid(_)
+    ));
 }

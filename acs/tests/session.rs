@@ -78,6 +78,7 @@ fn task(id: i64, kind: &str, args: serde_json::Value) -> TaskSpec {
         kind: kind.into(),
         args,
         command_key: Some(format!("k{id}")),
+        upload_token: None,
     }
 }
 
@@ -188,7 +189,7 @@ fn empty_post_runs_queued_tasks_one_at_a_time_then_204() {
         ],
         persist,
     );
-    assert!(st.persist.iter().any(|p| matches!(p, Persist::Results { tasks, .. } if tasks == &vec![TaskOutcome::Started { id: 1 }])));
+    assert!(st.persist.iter().any(|p| matches!(p, Persist::Results { tasks, .. } if tasks == &vec![TaskOutcome::Started { id: 1, sent_key: None }])));
     let env = envelope(&st.reply).clone();
     let Body::Rpc(Rpc::GetParameterValues(g)) = &env.body else {
         panic!()

@@ -274,7 +274,7 @@ fn base_settings(
     id: &DeviceIdentity,
     n: u64,
 ) -> DeviceSettings {
-    use acs::auth::percent_encode_username as enc;
+    use ids::encode_username as enc;
     let username = match &args.username {
         Some(t) => expand(t, id, n),
         None => format!(

@@ -194,7 +194,7 @@ impl FakeAcs {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
         let verdict = self.auth.verify(header, "POST", false, |u| {
-            acs::auth::username_forms(u)
+            ids::username_forms(u)
                 .iter()
                 .any(|f| f.starts_with("02CAFE-SimHGW-"))
                 .then(|| PASSWORD.to_string())

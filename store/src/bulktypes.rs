@@ -31,38 +31,9 @@ pub const SAMPLE_SOURCES: &[&str] = &[
     SOURCE_HTTP_CSV,
 ];
 
-/// The ACS's canonical device id for a TR-069/TR-232 identity, as the CWMP
-/// side derives it: `OUI-ProductClass-SerialNumber`, the OUI upper-cased,
-/// each part percent-escaped except `[A-Za-z0-9_]` (`%XX`, upper-case hex),
-/// the ProductClass part left out when empty.
-///
-/// ```
-/// assert_eq!(store::canonical_device_id("00d09e", "IGD", "S/N 1"), "00D09E-IGD-S%2FN%201");
-/// assert_eq!(store::canonical_device_id("00D09E", "", "123"), "00D09E-123");
-/// ```
-pub fn canonical_device_id(oui: &str, product_class: &str, serial_number: &str) -> String {
-    fn escape(s: &str, out: &mut String) {
-        const HEX: &[u8; 16] = b"0123456789ABCDEF";
-        for &b in s.as_bytes() {
-            if b.is_ascii_alphanumeric() || b == b'_' {
-                out.push(b as char);
-            } else {
-                out.push('%');
-                out.push(HEX[usize::from(b >> 4)] as char);
-                out.push(HEX[usize::from(b & 0xF)] as char);
-            }
-        }
-    }
-    let mut out = String::with_capacity(oui.len() + product_class.len() + serial_number.len() + 8);
-    escape(&oui.to_ascii_uppercase(), &mut out);
-    if !product_class.is_empty() {
-        out.push('-');
-        escape(product_class, &mut out);
-    }
-    out.push('-');
-    escape(serial_number, &mut out);
-    out
-}
+/// The ACS's canonical device id for a TR-069/TR-232 identity (see [`ids`]); re-exported so
+/// that store callers and tests name devices exactly as the CWMP side does.
+pub use ids::canonical_device_id;
 
 /// One (parameter, value) observed at a time.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

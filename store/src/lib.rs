@@ -47,6 +47,7 @@ use chrono::{DateTime, Utc};
 
 mod bulkdata;
 pub use bulkdata::{IndexOutcome, PruneOutcome};
+pub use ops::FAULT_BOOTSTRAP_CODE;
 mod bulktypes;
 mod cached;
 mod checkpoint;
@@ -233,6 +234,42 @@ impl Store {
             .await
     }
 
+    /// Returns tasks whose lease expired to the queue (`pending`, with the attempt
+    /// counted; `fault` once attempts are used up), and faults `waiting` tasks whose
+    /// deadline passed. With `restarted_node`, every lease that node holds counts as
+    /// expired: call it at start-up. Safe to run on every node at any time.
+    pub async fn reclaim_tasks(&self, r: Reclaim) -> Result<ReclaimOutcome> {
+        self.write(move |db| ops::reclaim_tasks(db, r)).await
+    }
+
+    /// Uses up the upload token of an Upload task that is `running` or `waiting`; returns
+    /// the task, or `None` if the token does not open it (wrong, used, task over).
+    pub async fn claim_upload(&self, task_id: i64, token: &str) -> Result<Option<TaskRow>> {
+        let token = token.to_string();
+        self.write(move |db| ops::claim_upload(db, task_id, &token))
+            .await
+    }
+
+    /// Gives back a token claimed by [`Store::claim_upload`] whose upload failed.
+    pub async fn release_upload(&self, task_id: i64, token: &str) -> Result<()> {
+        let token = token.to_string();
+        self.write(move |db| ops::release_upload(db, task_id, &token))
+            .await
+    }
+
+    /// The (unused) upload token of an Upload task.
+    pub async fn upload_token(&self, task_id: i64) -> Result<Option<String>> {
+        self.read(move |db| ops::upload_token(db, task_id)).await
+    }
+
+    /// A CPE confirmed a CancelTransfer: the transfer task sent with `command_key` is
+    /// `cancelled`. Returns its id (`None`: no open transfer with that key).
+    pub async fn cancel_transfer(&self, device_id: &str, command_key: &str) -> Result<Option<i64>> {
+        let (id, key) = (device_id.to_string(), command_key.to_string());
+        self.write(move |db| ops::cancel_transfer(db, &id, &key))
+            .await
+    }
+
     /// Records the outcome of a connection request to the device.
     pub async fn record_connection_request(
         &self,
@@ -282,29 +319,43 @@ impl Store {
         self.read(move |db| ops::get_events(db, &id, limit)).await
     }
 
-    /// Sets (or, with `None`, resets to the global default) the credentials
-    /// the CPE uses toward us and those we use for connection requests.
-    /// `false` if the device is unknown.
+    /// Sets (or, with `None`, clears) a device's credentials: the CPE's username and
+    /// sealed password ([`CpeSecret`]: no password is stored in clear), and the
+    /// connection-request credentials we use toward it (kept as given: they must be
+    /// replayed; never serialized or logged). `false` if the device is unknown.
     pub async fn set_device_credentials(
         &self,
         id: &str,
         cpe_username: Option<String>,
-        cpe_password: Option<String>,
+        cpe_secret: Option<CpeSecret>,
         cr_username: Option<String>,
         cr_password: Option<String>,
     ) -> Result<bool> {
         let id = id.to_string();
         self.write(move |db| {
-            ops::set_device_credentials(
-                db,
-                &id,
-                cpe_username,
-                cpe_password,
-                cr_username,
-                cr_password,
-            )
+            ops::set_device_credentials(db, &id, cpe_username, cpe_secret, cr_username, cr_password)
         })
         .await
+    }
+
+    /// Devices whose CPE password an older version stored in clear: (id, username,
+    /// password), for [`Store::seal_cpe_password`].
+    pub async fn cleartext_cpe_passwords(&self) -> Result<Vec<(String, Option<String>, String)>> {
+        self.read(ops::cleartext_cpe_passwords).await
+    }
+
+    /// Replaces a cleartext CPE password with its sealed form.
+    pub async fn seal_cpe_password(&self, id: &str, secret: CpeSecret) -> Result<bool> {
+        let id = id.to_string();
+        self.write(move |db| ops::seal_cpe_password(db, &id, secret))
+            .await
+    }
+
+    /// How many devices hold a CPE secret sealed for a realm other than `realm`.
+    pub async fn count_foreign_realm_secrets(&self, realm: &str) -> Result<i64> {
+        let realm = realm.to_string();
+        self.read(move |db| ops::count_foreign_realm_secrets(db, &realm))
+            .await
     }
 
     /// Deletes a device with its parameters, events and tasks. `false` if

@@ -59,6 +59,8 @@ const INSERT_CHUNK: usize = 500;
 const CACHED_ROWS: usize = 64;
 
 const FAULT_BOOTSTRAP: &str = "cancelled by BOOTSTRAP";
+/// Keelson's code for it (`acs::faults::CANCELLED_BY_BOOTSTRAP`).
+pub const FAULT_BOOTSTRAP_CODE: i32 = 8806;
 
 // ---------------------------------------------------------------------------
 // Insertable / changeset shapes (private: the API has its own types)
@@ -134,6 +136,10 @@ struct TaskChange {
     started_at: Option<NaiveDateTime>,
     completed_at: Option<Option<NaiveDateTime>>,
     session_id: Option<String>,
+    lease_node: Option<Option<String>>,
+    lease_until: Option<Option<NaiveDateTime>>,
+    waiting_until: Option<Option<NaiveDateTime>>,
+    sent_key: Option<String>,
 }
 
 #[derive(Insertable)]
@@ -226,15 +232,71 @@ fn clamp_limit(limit: i64) -> i64 {
 // Hot path
 
 pub(crate) fn device_auth(db: &mut Db<'_>, id: &str) -> Result<Option<DeviceAuth>> {
-    let row: Option<(Option<String>, Option<String>)> = on!(db, |c| devices::table
+    type Row = (
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    );
+    let row: Option<Row> = on!(db, |c| devices::table
         .find(id)
-        .select((devices::cpe_username, devices::cpe_password))
+        .select((
+            devices::cpe_username,
+            devices::cpe_password,
+            devices::cpe_ha1_md5,
+            devices::cpe_ha1_sha256,
+            devices::cpe_realm,
+        ))
         .first(c)
         .optional())?;
-    Ok(row.map(|(cpe_username, cpe_password)| DeviceAuth {
-        cpe_username,
-        cpe_password,
-    }))
+    Ok(row.map(
+        |(cpe_username, cpe_password, md5, sha256, realm)| DeviceAuth {
+            cpe_username,
+            cpe_password,
+            cpe_secret: match (md5, sha256, realm) {
+                (Some(md5), Some(sha256), Some(realm)) => Some(CpeSecret { md5, sha256, realm }),
+                _ => None,
+            },
+        },
+    ))
+}
+
+/// Devices whose CPE password is still stored in clear: (id, username, password).
+pub(crate) fn cleartext_cpe_passwords(
+    db: &mut Db<'_>,
+) -> Result<Vec<(String, Option<String>, String)>> {
+    let rows: Vec<(String, Option<String>, Option<String>)> = on!(db, |c| devices::table
+        .filter(devices::cpe_password.is_not_null())
+        .select((devices::id, devices::cpe_username, devices::cpe_password))
+        .load(c))?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(id, u, p)| p.map(|p| (id, u, p)))
+        .collect())
+}
+
+/// Replaces a device's cleartext CPE password with its sealed form.
+pub(crate) fn seal_cpe_password(db: &mut Db<'_>, id: &str, secret: CpeSecret) -> Result<bool> {
+    use crate::schema::devices::dsl as d;
+    let n = on!(db, |c| diesel::update(d::devices.find(id))
+        .set((
+            d::cpe_password.eq(None::<String>),
+            d::cpe_ha1_md5.eq(Some(&secret.md5)),
+            d::cpe_ha1_sha256.eq(Some(&secret.sha256)),
+            d::cpe_realm.eq(Some(&secret.realm)),
+        ))
+        .execute(c))?;
+    Ok(n > 0)
+}
+
+/// Devices whose sealed CPE secret was made for another realm (it cannot verify there).
+pub(crate) fn count_foreign_realm_secrets(db: &mut Db<'_>, realm: &str) -> Result<i64> {
+    Ok(on!(db, |c| devices::table
+        .filter(devices::cpe_realm.is_not_null())
+        .filter(devices::cpe_realm.ne(realm))
+        .count()
+        .get_result(c))?)
 }
 
 pub(crate) fn record_inform(db: &mut Db<'_>, rec: InformRecord) -> Result<InformOutcome> {
@@ -342,6 +404,7 @@ pub(crate) fn record_inform(db: &mut Db<'_>, rec: InformRecord) -> Result<Inform
             }
             q.set((
                 t::status.eq("fault"),
+                t::fault_code.eq(Some(FAULT_BOOTSTRAP_CODE)),
                 t::fault_string.eq(FAULT_BOOTSTRAP),
                 t::completed_at.eq(at),
             ))
@@ -402,12 +465,28 @@ pub(crate) fn record_inform(db: &mut Db<'_>, rec: InformRecord) -> Result<Inform
                 diesel::update(t::tasks)
                     .filter(t::device_id.eq(id))
                     .filter(t::kind.eq(*method))
-                    .filter(t::command_key.eq(*key))
+                    .filter(t::command_key.eq(*key).or(t::sent_key.eq(*key)))
                     .filter(t::status.eq_any(["waiting", "running"]))
-                    .set((t::status.eq("done"), t::completed_at.eq(at)))
+                    .set(done_now(at))
             )
             .run(c))?;
         }
+    }
+    // A device that boots has finished any Reboot it acknowledged, whatever CommandKey its
+    // `M Reboot` carries (some stacks send it empty, some send no `M Reboot` at all).
+    let booted = rec
+        .events
+        .iter()
+        .any(|e| e.code == "1 BOOT" || e.code == "M Reboot");
+    if booted {
+        on!(db, |c| Cached(
+            diesel::update(t::tasks)
+                .filter(t::device_id.eq(id))
+                .filter(t::kind.eq("Reboot"))
+                .filter(t::status.eq_any(["waiting", "running"]))
+                .set(done_now(at))
+        )
+        .run(c))?;
     }
 
     let pending_tasks: i64 = on!(db, |c| t::tasks
@@ -422,6 +501,26 @@ pub(crate) fn record_inform(db: &mut Db<'_>, rec: InformRecord) -> Result<Inform
         new_device: first_seen == at,
         bootstrap_epoch: epoch,
     })
+}
+
+/// `status = 'done'` now, with the lease and the waiting deadline cleared.
+#[allow(clippy::type_complexity)]
+fn done_now(
+    at: NaiveDateTime,
+) -> (
+    diesel::dsl::Eq<tasks::status, &'static str>,
+    diesel::dsl::Eq<tasks::completed_at, NaiveDateTime>,
+    diesel::dsl::Eq<tasks::lease_node, Option<String>>,
+    diesel::dsl::Eq<tasks::lease_until, Option<NaiveDateTime>>,
+    diesel::dsl::Eq<tasks::waiting_until, Option<NaiveDateTime>>,
+) {
+    (
+        tasks::status.eq("done"),
+        tasks::completed_at.eq(at),
+        tasks::lease_node.eq(None::<String>),
+        tasks::lease_until.eq(None::<NaiveDateTime>),
+        tasks::waiting_until.eq(None::<NaiveDateTime>),
+    )
 }
 
 fn upsert_params(db: &mut Db<'_>, rows: Vec<NewParam<'_>>) -> Result<()> {
@@ -547,16 +646,31 @@ pub(crate) fn apply_session_results(
 
     let mut statuses = Vec::with_capacity(batch.tasks.len());
     for u in batch.tasks {
-        let current: Option<(TaskStatus, i32, i32)> = on!(db, |c| t::tasks
+        let current: Option<(TaskStatus, i32, i32, Option<String>)> = on!(db, |c| t::tasks
             .filter(t::id.eq(u.id))
             .filter(t::device_id.eq(device))
-            .select((t::status, t::attempts, t::max_attempts))
+            .select((t::status, t::attempts, t::max_attempts, t::session_id))
             .first(c)
             .optional())?;
-        let Some((current, attempts, max_attempts)) = current else {
+        let Some((current, attempts, max_attempts, holder)) = current else {
             tracing::warn!(task = u.id, device, "session result for an unknown task");
             continue;
         };
+        if current == TaskStatus::Running
+            && u.status != TaskStatus::Running
+            && u.session_id.is_some()
+            && holder.is_some()
+            && holder != u.session_id
+        {
+            // The lease was reclaimed and another session runs the task now: this late
+            // result of the old session must not overwrite it.
+            tracing::warn!(
+                task = u.id,
+                device,
+                "result of a session that no longer holds the task ignored"
+            );
+            continue;
+        }
         let attempts = attempts + i32::from(u.attempts_inc);
         let mut status = u.status;
         if status == TaskStatus::Fault && u.retryable && attempts < max_attempts {
@@ -581,6 +695,17 @@ pub(crate) fn apply_session_results(
         } else {
             Some(None)
         };
+        let (lease_node, lease_until) = match (status, &u.lease) {
+            (TaskStatus::Running, Some(l)) => {
+                (Some(Some(l.node.clone())), Some(Some(to_db(l.until))))
+            }
+            (TaskStatus::Running, None) => (None, None),
+            _ => (Some(None), Some(None)),
+        };
+        let waiting_until = match status {
+            TaskStatus::Waiting => u.waiting_until.map(|w| Some(to_db(w))),
+            _ => Some(None),
+        };
         let change = TaskChange {
             status: status.as_str(),
             attempts: Some(attempts),
@@ -591,6 +716,10 @@ pub(crate) fn apply_session_results(
             started_at: u.started_at.map(to_db),
             completed_at,
             session_id: u.session_id.clone(),
+            lease_node,
+            lease_until,
+            waiting_until,
+            sent_key: u.sent_key.clone(),
         };
         on!(db, |c| Cached(
             diesel::update(t::tasks.find(u.id)).set(&change)
@@ -611,12 +740,24 @@ pub(crate) fn complete_transfer(
 ) -> Result<Option<i64>> {
     use crate::schema::tasks::dsl as t;
 
-    let found: Option<(i64, TaskStatus)> = on!(db, |c| t::tasks
+    // Our own key first; else the newest task that went out with this key (an operator's
+    // key need not be unique).
+    let mut found: Option<(i64, TaskStatus)> = on!(db, |c| t::tasks
         .filter(t::device_id.eq(device_id))
         .filter(t::command_key.eq(command_key))
         .select((t::id, t::status))
         .first(c)
         .optional())?;
+    if found.is_none() && !command_key.is_empty() {
+        found = on!(db, |c| t::tasks
+            .filter(t::device_id.eq(device_id))
+            .filter(t::sent_key.eq(command_key))
+            .filter(t::status.eq_any(["running", "waiting"]))
+            .order(t::id.desc())
+            .select((t::id, t::status))
+            .first(c)
+            .optional())?;
+    }
     let Some((id, status)) = found else {
         return Ok(None);
     };
@@ -643,6 +784,10 @@ pub(crate) fn complete_transfer(
         started_at: None,
         completed_at: Some(Some(to_db(now()))),
         session_id: None,
+        lease_node: Some(None),
+        lease_until: Some(None),
+        waiting_until: Some(None),
+        sent_key: None,
     };
     on!(db, |c| diesel::update(t::tasks.find(id))
         .set(&change)
@@ -786,10 +931,148 @@ pub(crate) fn create_task(db: &mut Db<'_>, task: NewTask) -> Result<TaskRow> {
         .returning(t::id)
         .get_result(c))?;
     let key = command_key_for(id);
+    // An Upload's URL carries a single-use 128-bit token (the CommandKey is no secret: it
+    // is sent in clear in the RPC and echoed in TransferComplete).
+    let token = (task.kind == "Upload").then(|| hex::encode(rand::random::<[u8; 16]>()));
     Ok(on!(db, |c| diesel::update(t::tasks.find(id))
-        .set(t::command_key.eq(&key))
+        .set((t::command_key.eq(&key), t::upload_token.eq(&token)))
         .returning(TaskRow::as_returning())
         .get_result(c))?)
+}
+
+/// Claims an Upload task's token for one upload: the task must be an Upload that is
+/// `running` or `waiting` and still hold this token, which is then used up. Returns the
+/// task, `None` when the token does not (or no longer) open this task.
+pub(crate) fn claim_upload(db: &mut Db<'_>, task_id: i64, token: &str) -> Result<Option<TaskRow>> {
+    use crate::schema::tasks::dsl as t;
+    if token.is_empty() {
+        return Ok(None);
+    }
+    let n = on!(db, |c| diesel::update(t::tasks.find(task_id))
+        .filter(t::kind.eq("Upload"))
+        .filter(t::upload_token.eq(token))
+        .filter(t::status.eq_any(["running", "waiting"]))
+        .set(t::upload_token.eq(None::<String>))
+        .execute(c))?;
+    if n == 0 {
+        return Ok(None);
+    }
+    get_task(db, task_id)
+}
+
+/// Gives a claimed upload token back (the upload failed before it was stored), if the task
+/// is still open.
+pub(crate) fn release_upload(db: &mut Db<'_>, task_id: i64, token: &str) -> Result<()> {
+    use crate::schema::tasks::dsl as t;
+    on!(db, |c| diesel::update(t::tasks.find(task_id))
+        .filter(t::upload_token.is_null())
+        .filter(t::status.eq_any(["running", "waiting"]))
+        .set(t::upload_token.eq(token))
+        .execute(c))?;
+    Ok(())
+}
+
+/// The upload token of an Upload task (for building the URL sent to the CPE).
+pub(crate) fn upload_token(db: &mut Db<'_>, task_id: i64) -> Result<Option<String>> {
+    use crate::schema::tasks::dsl as t;
+    Ok(on!(db, |c| t::tasks
+        .find(task_id)
+        .select(t::upload_token)
+        .first::<Option<String>>(c)
+        .optional())?
+    .flatten())
+}
+
+/// A CPE confirmed CancelTransfer for `command_key`: the transfer task that went out with
+/// that key is `cancelled`. Returns its id.
+pub(crate) fn cancel_transfer(
+    db: &mut Db<'_>,
+    device_id: &str,
+    command_key: &str,
+) -> Result<Option<i64>> {
+    use crate::schema::tasks::dsl as t;
+    let found: Option<i64> = on!(db, |c| t::tasks
+        .filter(t::device_id.eq(device_id))
+        .filter(
+            t::command_key
+                .eq(command_key)
+                .or(t::sent_key.eq(command_key))
+        )
+        .filter(t::kind.eq_any(["Download", "ScheduleDownload", "Upload"]))
+        .filter(t::status.eq_any(["pending", "running", "waiting"]))
+        .order(t::id.desc())
+        .select(t::id)
+        .first(c)
+        .optional())?;
+    let Some(id) = found else {
+        return Ok(None);
+    };
+    let at = to_db(now());
+    on!(db, |c| diesel::update(t::tasks.find(id))
+        .set((
+            t::status.eq("cancelled"),
+            t::completed_at.eq(at),
+            t::lease_node.eq(None::<String>),
+            t::lease_until.eq(None::<NaiveDateTime>),
+            t::waiting_until.eq(None::<NaiveDateTime>),
+            t::upload_token.eq(None::<String>),
+        ))
+        .execute(c))?;
+    Ok(Some(id))
+}
+
+/// Expired leases back to `pending` (or `fault` without attempts left), and `waiting` tasks
+/// past their deadline to `fault`, in one job.
+pub(crate) fn reclaim_tasks(db: &mut Db<'_>, r: Reclaim) -> Result<ReclaimOutcome> {
+    use crate::schema::tasks::dsl as t;
+    let now = to_db(r.now);
+    let node = r.restarted_node.clone().unwrap_or_default();
+    let running: Vec<(i64, i32, i32)> = on!(db, |c| t::tasks
+        .filter(t::status.eq("running"))
+        .filter(
+            t::lease_until
+                .is_null()
+                .or(t::lease_until.le(now))
+                .or(t::lease_node.eq(&node)),
+        )
+        .select((t::id, t::attempts, t::max_attempts))
+        .load(c))?;
+    let mut out = ReclaimOutcome::default();
+    for (id, attempts, max_attempts) in running {
+        let again = attempts < max_attempts;
+        let f = &r.lease_fault;
+        on!(db, |c| diesel::update(t::tasks.find(id))
+            .filter(t::status.eq("running"))
+            .set((
+                t::status.eq(if again { "pending" } else { "fault" }),
+                t::fault_code.eq(Some(f.code)),
+                t::fault_string.eq(Some(&f.string)),
+                t::completed_at.eq((!again).then_some(now)),
+                t::lease_node.eq(None::<String>),
+                t::lease_until.eq(None::<NaiveDateTime>),
+            ))
+            .execute(c))?;
+        if again {
+            out.requeued.push(id);
+        } else {
+            out.faulted.push(id);
+        }
+    }
+    let f = &r.waiting_fault;
+    out.timed_out = on!(db, |c| diesel::update(t::tasks)
+        .filter(t::status.eq("waiting"))
+        .filter(t::waiting_until.le(now))
+        .set((
+            t::status.eq("fault"),
+            t::fault_code.eq(Some(f.code)),
+            t::fault_string.eq(Some(&f.string)),
+            t::completed_at.eq(Some(now)),
+            t::waiting_until.eq(None::<NaiveDateTime>),
+            t::upload_token.eq(None::<String>),
+        ))
+        .returning(t::id)
+        .get_results(c))?;
+    Ok(out)
 }
 
 pub(crate) fn get_task(db: &mut Db<'_>, id: i64) -> Result<Option<TaskRow>> {
@@ -857,15 +1140,22 @@ pub(crate) fn set_device_credentials(
     db: &mut Db<'_>,
     id: &str,
     cpe_username: Option<String>,
-    cpe_password: Option<String>,
+    cpe_secret: Option<CpeSecret>,
     cr_username: Option<String>,
     cr_password: Option<String>,
 ) -> Result<bool> {
     use crate::schema::devices::dsl as d;
+    let (md5, sha256, realm) = match cpe_secret {
+        Some(s) => (Some(s.md5), Some(s.sha256), Some(s.realm)),
+        None => (None, None, None),
+    };
     let n = on!(db, |c| diesel::update(d::devices.find(id))
         .set((
             d::cpe_username.eq(&cpe_username),
-            d::cpe_password.eq(&cpe_password),
+            d::cpe_password.eq(None::<String>),
+            d::cpe_ha1_md5.eq(&md5),
+            d::cpe_ha1_sha256.eq(&sha256),
+            d::cpe_realm.eq(&realm),
             d::cr_username.eq(&cr_username),
             d::cr_password.eq(&cr_password),
         ))

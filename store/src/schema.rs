@@ -32,6 +32,9 @@ diesel::table! {
         last_cr_at -> Nullable<Timestamp>,
         last_cr_result -> Nullable<Text>,
         tags -> Text,
+        cpe_ha1_md5 -> Nullable<Text>,
+        cpe_ha1_sha256 -> Nullable<Text>,
+        cpe_realm -> Nullable<Text>,
     }
 }
 
@@ -77,6 +80,11 @@ diesel::table! {
         started_at -> Nullable<Timestamp>,
         completed_at -> Nullable<Timestamp>,
         session_id -> Nullable<Text>,
+        lease_node -> Nullable<Text>,
+        lease_until -> Nullable<Timestamp>,
+        waiting_until -> Nullable<Timestamp>,
+        upload_token -> Nullable<Text>,
+        sent_key -> Nullable<Text>,
     }
 }
 

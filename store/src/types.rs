@@ -124,11 +124,31 @@ pub struct DeviceRow {
 }
 
 /// Per-device credentials for authenticating a CPE (`None`: use the default).
-/// `Debug` leaves the password out.
+/// `Debug` leaves the secrets out.
 #[derive(Clone, PartialEq, Eq, Default)]
 pub struct DeviceAuth {
     pub cpe_username: Option<String>,
+    /// A password stored in clear by an older version, until the server seals it into a
+    /// [`CpeSecret`] at start.
     pub cpe_password: Option<String>,
+    pub cpe_secret: Option<CpeSecret>,
+}
+
+/// What is kept of a CPE's password: the Digest HA1 values (`H(username:realm:password)`,
+/// lower-case hex) for the realm they were made with, never the password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CpeSecret {
+    pub md5: String,
+    pub sha256: String,
+    pub realm: String,
+}
+
+impl fmt::Debug for CpeSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CpeSecret")
+            .field("realm", &self.realm)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Shows whether a secret is set, never its value.
@@ -141,6 +161,7 @@ impl fmt::Debug for DeviceAuth {
         f.debug_struct("DeviceAuth")
             .field("cpe_username", &self.cpe_username)
             .field("cpe_password", &redacted(&self.cpe_password))
+            .field("cpe_secret", &self.cpe_secret)
             .finish()
     }
 }
@@ -376,6 +397,18 @@ pub struct TaskRow {
     #[diesel(deserialize_as = OptUtcTs)]
     pub completed_at: Option<DateTime<Utc>>,
     pub session_id: Option<String>,
+    /// Upload tasks: the unused single-use token of the upload URL (a secret: never shown).
+    #[serde(skip_serializing)]
+    pub upload_token: Option<String>,
+    /// The key the RPC went out with (CommandKey or ParameterKey).
+    pub sent_key: Option<String>,
+    /// Running tasks: the node whose session sent the RPC, and until when it holds it.
+    pub lease_node: Option<String>,
+    #[diesel(deserialize_as = OptUtcTs)]
+    pub lease_until: Option<DateTime<Utc>>,
+    /// Waiting tasks: when waiting for the completion ends in a fault.
+    #[diesel(deserialize_as = OptUtcTs)]
+    pub waiting_until: Option<DateTime<Utc>>,
 }
 
 /// A task to queue with [`Store::create_task`](crate::Store::create_task).
@@ -430,6 +463,48 @@ pub struct TaskUpdate {
     /// With status `Fault`: the task goes back to `Pending` while
     /// `attempts < max_attempts` (after `attempts_inc`).
     pub retryable: bool,
+    /// With status `Running`: the lease of the session that sent the RPC. Leaving
+    /// `Running` always clears the lease.
+    pub lease: Option<TaskLease>,
+    /// With status `Waiting`: when to give up waiting for the completion. Leaving
+    /// `Waiting` always clears it.
+    pub waiting_until: Option<DateTime<Utc>>,
+    /// The CommandKey or ParameterKey the RPC went out with (kept for matching
+    /// TransferComplete and `M` events).
+    pub sent_key: Option<String>,
+}
+
+/// The lease of a running task: the node whose session sent its RPC, until when. An
+/// expired lease means the outcome is unknown (the node died, or the session vanished).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskLease {
+    pub node: String,
+    pub until: DateTime<Utc>,
+}
+
+/// What [`Store::reclaim_tasks`](crate::Store::reclaim_tasks) does.
+#[derive(Debug, Clone)]
+pub struct Reclaim {
+    pub now: DateTime<Utc>,
+    /// A node that has just started: every lease it holds is void at once (its sessions
+    /// died with the previous process).
+    pub restarted_node: Option<String>,
+    /// Recorded on a task whose lease expired (back to `pending` while attempts remain,
+    /// else final).
+    pub lease_fault: TaskFault,
+    /// Recorded on a `waiting` task whose deadline passed (final).
+    pub waiting_fault: TaskFault,
+}
+
+/// Tasks [`Store::reclaim_tasks`](crate::Store::reclaim_tasks) moved.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReclaimOutcome {
+    /// Expired leases, back to `pending`.
+    pub requeued: Vec<i64>,
+    /// Expired leases with no attempt left: `fault`.
+    pub faulted: Vec<i64>,
+    /// `waiting` past their deadline: `fault`.
+    pub timed_out: Vec<i64>,
 }
 
 impl TaskUpdate {
@@ -445,6 +520,9 @@ impl TaskUpdate {
             attempts_inc: false,
             session_id: None,
             retryable: false,
+            lease: None,
+            waiting_until: None,
+            sent_key: None,
         }
     }
 }

@@ -214,7 +214,8 @@ async fn migrations_apply_and_revert(ctx: &Ctx) {
         [
             "2025-11-21-000000_init",
             "2025-11-22-000000_bulkdata",
-            "2025-11-23-000000_bulk_reports"
+            "2025-11-23-000000_bulk_reports",
+            "2026-12-03-000000_leases_and_secrets",
         ]
     );
     macro_rules! sql {
@@ -222,20 +223,27 @@ async fn migrations_apply_and_revert(ctx: &Ctx) {
             include_str!(concat!("../../migrations/", $flavour, "/", $name))
         };
     }
-    let (up2, down2, up3, down3) = match ctx.kind {
+    let (up2, down2, up3, down3, up4, down4) = match ctx.kind {
         Backend::Sqlite => (
             sql!("sqlite", "2025-11-22-000000_bulkdata/up.sql"),
             sql!("sqlite", "2025-11-22-000000_bulkdata/down.sql"),
             sql!("sqlite", "2025-11-23-000000_bulk_reports/up.sql"),
             sql!("sqlite", "2025-11-23-000000_bulk_reports/down.sql"),
+            sql!("sqlite", "2026-12-03-000000_leases_and_secrets/up.sql"),
+            sql!("sqlite", "2026-12-03-000000_leases_and_secrets/down.sql"),
         ),
         Backend::Postgres => (
             sql!("postgres", "2025-11-22-000000_bulkdata/up.sql"),
             sql!("postgres", "2025-11-22-000000_bulkdata/down.sql"),
             sql!("postgres", "2025-11-23-000000_bulk_reports/up.sql"),
             sql!("postgres", "2025-11-23-000000_bulk_reports/down.sql"),
+            sql!("postgres", "2026-12-03-000000_leases_and_secrets/up.sql"),
+            sql!("postgres", "2026-12-03-000000_leases_and_secrets/down.sql"),
         ),
     };
+    // Leases and sealed secrets: down and up again leave a usable schema.
+    ctx.exec_sql(&other, down4);
+    ctx.exec_sql(&other, up4);
     // Samples of the first layout are carried over, and back.
     let s = Store::open(&other, StoreOptions::default()).await.unwrap();
     s.insert_samples(

@@ -195,7 +195,8 @@ async fn migrations_apply_once(ctx: &Ctx) {
         [
             "2025-11-21-000000_init",
             "2025-11-22-000000_bulkdata",
-            "2025-11-23-000000_bulk_reports"
+            "2025-11-23-000000_bulk_reports",
+            "2026-12-03-000000_leases_and_secrets",
         ]
     );
     assert!(Store::migrate(&other).await.unwrap().is_empty());
@@ -378,8 +379,6 @@ async fn method_events_close_tasks(ctx: &Ctx) {
 
     let mut rec = inform("M1");
     rec.events = vec![
-        ev("1 BOOT", ""),
-        ev("M Reboot", reboot.command_key.as_deref().unwrap()),
         ev("3 SCHEDULED", ""),
         ev("M ScheduleInform", sched.command_key.as_deref().unwrap()),
         ev("M Download", download.command_key.as_deref().unwrap()),
@@ -390,6 +389,16 @@ async fn method_events_close_tasks(ctx: &Ctx) {
         ),
     ];
     s.record_inform(rec).await.unwrap();
+    assert_eq!(status(s, sched.id).await, TaskStatus::Done);
+    assert_eq!(status(s, reboot.id).await, TaskStatus::Waiting);
+    assert_eq!(status(s, other_reboot.id).await, TaskStatus::Waiting);
+
+    let mut rec = inform("M1");
+    rec.events = vec![
+        ev("1 BOOT", ""),
+        ev("M Reboot", reboot.command_key.as_deref().unwrap()),
+    ];
+    s.record_inform(rec).await.unwrap();
     assert_eq!(status(s, reboot.id).await, TaskStatus::Done);
     assert!(s
         .get_task(reboot.id)
@@ -398,8 +407,8 @@ async fn method_events_close_tasks(ctx: &Ctx) {
         .unwrap()
         .completed_at
         .is_some());
-    assert_eq!(status(s, sched.id).await, TaskStatus::Done);
-    assert_eq!(status(s, other_reboot.id).await, TaskStatus::Waiting);
+    // A boot completes every Reboot the device acknowledged, whatever the M event's key.
+    assert_eq!(status(s, other_reboot.id).await, TaskStatus::Done);
     // Transfers complete through TransferComplete only.
     assert_eq!(status(s, download.id).await, TaskStatus::Waiting);
 }
@@ -1058,11 +1067,16 @@ async fn credentials_and_delete(ctx: &Ctx) {
         Some(DeviceAuth::default())
     );
 
+    let sealed = CpeSecret {
+        md5: "ha1-md5-value".into(),
+        sha256: "ha1-sha-value".into(),
+        realm: "R".into(),
+    };
     assert!(s
         .set_device_credentials(
             &id,
             Some("cpe".into()),
-            Some("secret".into()),
+            Some(sealed.clone()),
             Some("acs".into()),
             Some("cr-secret".into()),
         )
@@ -1074,7 +1088,11 @@ async fn credentials_and_delete(ctx: &Ctx) {
         .unwrap());
     let auth = s.device_auth(&id).await.unwrap().unwrap();
     assert_eq!(auth.cpe_username.as_deref(), Some("cpe"));
-    assert_eq!(auth.cpe_password.as_deref(), Some("secret"));
+    assert_eq!(auth.cpe_password, None);
+    assert_eq!(auth.cpe_secret, Some(sealed.clone()));
+    assert!(s.cleartext_cpe_passwords().await.unwrap().is_empty());
+    assert_eq!(s.count_foreign_realm_secrets("R").await.unwrap(), 0);
+    assert_eq!(s.count_foreign_realm_secrets("Other").await.unwrap(), 1);
     let d = s.get_device(&id).await.unwrap().unwrap();
     assert_eq!(d.cr_password.as_deref(), Some("cr-secret"));
     let json = serde_json::to_string(&d).unwrap();
@@ -1084,7 +1102,9 @@ async fn credentials_and_delete(ctx: &Ctx) {
     );
     assert!(json.contains("\"cr_username\":\"acs\""));
     let debug = format!("{d:?} {auth:?}");
-    assert!(!debug.contains("secret"), "passwords never logged: {debug}");
+    for secret in ["cr-secret", "ha1-md5-value", "ha1-sha-value"] {
+        assert!(!debug.contains(secret), "secrets never logged: {debug}");
+    }
     assert!(debug.contains("<redacted>"));
 
     let at = now();

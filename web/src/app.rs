@@ -13,6 +13,7 @@ use anyhow::Context;
 use crate::config::{AuthMode, Config};
 use crate::connreq::CrManager;
 use crate::cwmp::Sessions;
+use crate::guard::{CatchPanic, Listener};
 
 /// Shared by every handler of every listener.
 pub struct AppState {
@@ -157,6 +158,7 @@ pub async fn build_state(cfg: Config) -> anyhow::Result<Arc<AppState>> {
         },
         ..Default::default()
     };
+    seal_cleartext_passwords(&store, &cfg).await?;
     let public_url = cfg.public_url();
     let cr = CrManager::new(&cfg.connection_request);
     let started = std::time::Instant::now();
@@ -179,6 +181,34 @@ pub async fn build_state(cfg: Config) -> anyhow::Result<Arc<AppState>> {
     }))
 }
 
+/// Seals CPE passwords an older version stored in clear (Digest HA1 for the configured
+/// realm), and warns about secrets sealed for another realm.
+async fn seal_cleartext_passwords(store: &store::Store, cfg: &Config) -> anyhow::Result<()> {
+    let realm = &cfg.cwmp.realm;
+    let mut sealed = 0usize;
+    for (id, user, password) in store.cleartext_cpe_passwords().await? {
+        let Some(user) = user.filter(|u| !u.is_empty()) else {
+            tracing::warn!(device = %id, "a CPE password without username cannot be sealed; set the device's credentials again");
+            continue;
+        };
+        let secret = crate::cwmp::seal_password(realm, &user, &password);
+        if store.seal_cpe_password(&id, secret).await? {
+            sealed = sealed.saturating_add(1);
+        }
+    }
+    if sealed > 0 {
+        tracing::info!(
+            devices = sealed,
+            "cleartext CPE passwords sealed (only their HA1 is kept)"
+        );
+    }
+    let foreign = store.count_foreign_realm_secrets(realm).await?;
+    if foreign > 0 {
+        tracing::warn!(devices = foreign, %realm, "CPE passwords were set for another realm and cannot authenticate; set them again");
+    }
+    Ok(())
+}
+
 /// A listening socket whose accepted connections start with `TCP_NODELAY` (Linux copies it
 /// from the listener): actix sets it only after the TLS handshake, leaving the handshake
 /// flights to Nagle's algorithm and delayed ACKs.
@@ -196,8 +226,49 @@ fn cwmp_listener(addr: &str) -> anyhow::Result<std::net::TcpListener> {
     Ok(sock.into())
 }
 
+/// The faults [`reclaim`] records.
+fn reclaim_request(node: Option<&str>) -> store::Reclaim {
+    store::Reclaim {
+        now: chrono::Utc::now(),
+        restarted_node: node.map(str::to_string),
+        lease_fault: store::TaskFault {
+            code: acs::faults::LEASE_EXPIRED as i32,
+            string: "lease expired: the node running the RPC stopped or lost it; outcome unknown"
+                .into(),
+            detail: None,
+        },
+        waiting_fault: store::TaskFault {
+            code: acs::faults::COMPLETION_TIMEOUT as i32,
+            string: "the CPE acknowledged the RPC but never reported its completion".into(),
+            detail: None,
+        },
+    }
+}
+
+/// Returns tasks stranded by a dead node or a vanished CPE to the queue (see
+/// [`store::Store::reclaim_tasks`]). `restarted`: this node has just started.
+pub async fn reclaim(state: &AppState, restarted: bool) {
+    let node = restarted.then_some(state.cfg.node_id.as_str());
+    match state.store.reclaim_tasks(reclaim_request(node)).await {
+        Ok(o) => {
+            if !(o.requeued.is_empty() && o.faulted.is_empty() && o.timed_out.is_empty()) {
+                tracing::info!(
+                    requeued = ?o.requeued,
+                    faulted = ?o.faulted,
+                    timed_out = ?o.timed_out,
+                    restarted,
+                    "stranded tasks reclaimed"
+                );
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "reclaiming stranded tasks failed"),
+    }
+}
+
 pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     let state = build_state(cfg).await?;
+    // Whatever this node's previous run had on the wire died with it.
+    reclaim(&state, true).await;
     let cfg = &state.cfg;
     let data = web::Data::from(state.clone());
     let workers = std::thread::available_parallelism()
@@ -209,6 +280,7 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         let d = data.clone();
         let builder = HttpServer::new(move || {
             App::new()
+                .wrap(CatchPanic(Listener::Cwmp))
                 .app_data(d.clone())
                 .configure(crate::cwmp::routes)
         })
@@ -249,15 +321,19 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     }
     {
         let d = data.clone();
-        let srv =
-            HttpServer::new(move || App::new().app_data(d.clone()).configure(crate::nbi::routes))
-                .workers(1)
-                .tcp_nodelay(true)
-                .shutdown_timeout(5)
-                .bind(&cfg.nbi.listen)
-                .with_context(|| format!("binding northbound API on {}", cfg.nbi.listen))?
-                .disable_signals()
-                .run();
+        let srv = HttpServer::new(move || {
+            App::new()
+                .wrap(CatchPanic(Listener::Nbi))
+                .app_data(d.clone())
+                .configure(crate::nbi::routes)
+        })
+        .workers(1)
+        .tcp_nodelay(true)
+        .shutdown_timeout(5)
+        .bind(&cfg.nbi.listen)
+        .with_context(|| format!("binding northbound API on {}", cfg.nbi.listen))?
+        .disable_signals()
+        .run();
         tracing::info!(listen = %cfg.nbi.listen, "northbound API listening");
         servers.push(srv);
     }
@@ -276,19 +352,24 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
                     .enable_all()
                     .build()?;
                 rt.block_on(async move {
-                    let upkeep = tokio::spawn(crate::collector::maintain(
-                        state.store.clone(),
-                        state.cfg.bulkdata.clone(),
-                    ));
+                    let upkeep = {
+                        let (store, cfg) = (state.store.clone(), state.cfg.bulkdata.clone());
+                        tokio::spawn(supervise("bulk-data upkeep", move || {
+                            crate::collector::maintain(store.clone(), cfg.clone())
+                        }))
+                    };
                     let _abort = AbortOnDrop(upkeep);
-                    let ipdr_cfg = &state.cfg.ipdr;
+                    let ipdr_cfg = state.cfg.ipdr.clone();
                     let _watch = (!ipdr_cfg.watch_dir.is_empty()).then(|| {
-                        AbortOnDrop(tokio::spawn(crate::ipdrdoc::watch(
-                            state.store.clone(),
-                            std::path::PathBuf::from(&ipdr_cfg.watch_dir),
-                            Duration::from_secs(ipdr_cfg.watch_interval_secs.max(1)),
-                            ipdr_cfg.max_document_bytes,
-                        )))
+                        let store = state.store.clone();
+                        AbortOnDrop(tokio::spawn(supervise("IPDR document watch", move || {
+                            crate::ipdrdoc::watch(
+                                store.clone(),
+                                std::path::PathBuf::from(&ipdr_cfg.watch_dir),
+                                Duration::from_secs(ipdr_cfg.watch_interval_secs.max(1)),
+                                ipdr_cfg.max_document_bytes,
+                            )
+                        })))
                     });
                     crate::collector::start(state, ipdr_shutdown.clone()).await?;
                     let mut wait = ipdr_shutdown;
@@ -301,13 +382,21 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     // Abort sessions that went idle (checklist §1.4).
     let sweeper = {
         let state = state.clone();
-        actix_web::rt::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(2));
-            loop {
-                tick.tick().await;
-                crate::cwmp::sweep_expired(&state).await;
+        tokio::spawn(supervise("session sweeper", move || {
+            let state = state.clone();
+            async move {
+                let mut tick = tokio::time::interval(Duration::from_secs(2));
+                let mut n: u64 = 0;
+                loop {
+                    tick.tick().await;
+                    crate::cwmp::sweep_expired(&state).await;
+                    n = n.wrapping_add(1);
+                    if n % 5 == 0 {
+                        reclaim(&state, false).await;
+                    }
+                }
             }
-        })
+        }))
     };
 
     let handles: Vec<_> = servers.iter().map(|s| s.handle()).collect();
@@ -351,6 +440,31 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     {
         let _ = ctrl_c.await;
+    }
+}
+
+/// Runs a background task for the life of the server. A panic in it (a defect) is logged by
+/// the panic hook and the task is started again a second later, so that indexing, retention
+/// or session expiry never stop silently.
+pub async fn supervise<F, Fut>(name: &'static str, mut make: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    loop {
+        // Aborted with this future, so stopping the supervisor stops the task too.
+        let mut task = AbortOnDrop(tokio::spawn(make()));
+        match (&mut task.0).await {
+            Ok(()) => return,
+            Err(e) if e.is_panic() => {
+                tracing::error!(
+                    task = name,
+                    "background task panicked; restarting it in 1 s"
+                );
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            Err(_) => return,
+        }
     }
 }
 

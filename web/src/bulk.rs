@@ -62,16 +62,11 @@ async fn receive(
             );
         }
     };
-    let identity = acs::codec::DeviceIdStruct {
-        manufacturer: String::new(),
-        oui: oui.to_ascii_uppercase(),
-        product_class: q.get("pc").cloned().unwrap_or_default(),
-        serial_number: sn.to_string(),
-    };
     let device_id = if sn.is_empty() {
         String::new()
     } else {
-        identity.canonical_id()
+        let pc = q.get("pc").map(String::as_str).unwrap_or_default();
+        ids::canonical_device_id(oui, pc, sn)
     };
     let conn = req.conn_data::<ConnInfo>().cloned().unwrap_or(ConnInfo {
         id: 0,

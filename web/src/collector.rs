@@ -93,7 +93,7 @@ pub(crate) fn report_in(
         now
     };
     (
-        store::canonical_device_id(
+        ids::canonical_device_id(
             &rep.oui.to_ascii_uppercase(),
             &rep.product_class,
             &rep.serial_number,
@@ -424,7 +424,9 @@ pub async fn maintain(store: store::Store, cfg: crate::config::BulkDataConfig) {
     loop {
         tick.tick().await;
         let due = match store.bulk_index_lag().await {
-            Ok((upto, top)) => top - upto >= chunk || (top > upto && last_index.elapsed() >= every),
+            Ok((upto, top)) => {
+                top.saturating_sub(upto) >= chunk || (top > upto && last_index.elapsed() >= every)
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "reading the bulk-report index state failed");
                 false
@@ -451,11 +453,11 @@ pub async fn maintain(store: store::Store, cfg: crate::config::BulkDataConfig) {
                 break;
             }
         }
-        if cfg.retention_days > 0
-            && last_prune.is_none_or(|t| t.elapsed() >= std::time::Duration::from_secs(3600))
-        {
+        let cutoff = retention_cutoff(Utc::now(), cfg.retention_days);
+        if let Some(before) = cutoff.filter(|_| {
+            last_prune.is_none_or(|t| t.elapsed() >= std::time::Duration::from_secs(3600))
+        }) {
             last_prune = Some(std::time::Instant::now());
-            let before = Utc::now() - chrono::Duration::days(i64::from(cfg.retention_days));
             match store.prune_bulk_data(before, 10_000).await {
                 Ok(o) if o.reports + o.records > 0 => tracing::info!(
                     reports = o.reports,
@@ -467,5 +469,35 @@ pub async fn maintain(store: store::Store, cfg: crate::config::BulkDataConfig) {
                 Err(e) => tracing::warn!(error = %e, "bulk-data retention failed"),
             }
         }
+    }
+}
+
+/// The time before which bulk data is past `retention_days` (`None`: keep everything, for 0
+/// days or a period reaching past the start of time).
+pub fn retention_cutoff(
+    now: chrono::DateTime<Utc>,
+    retention_days: u32,
+) -> Option<chrono::DateTime<Utc>> {
+    if retention_days == 0 {
+        return None;
+    }
+    now.checked_sub_signed(chrono::TimeDelta::try_days(i64::from(retention_days))?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retention_cutoff_never_overflows() {
+        let now = Utc::now();
+        assert_eq!(retention_cutoff(now, 0), None);
+        assert_eq!(
+            retention_cutoff(now, 30),
+            Some(now - chrono::TimeDelta::days(30))
+        );
+        // Past the start of chrono's time: keep everything rather than panic.
+        assert_eq!(retention_cutoff(now, u32::MAX), None);
+        assert_eq!(retention_cutoff(chrono::DateTime::<Utc>::MIN_UTC, 1), None);
     }
 }

@@ -23,13 +23,38 @@ pub struct Config {
     /// 2xx) also survives a power loss. `false` keeps it safe against the process dying
     /// only, for a little more speed.
     pub sqlite_fsync: bool,
+    /// This server's name among the nodes sharing a database: the tasks its sessions send
+    /// are leased to it, and at start it takes back the leases its previous run held. Must
+    /// differ between nodes (and stay the same across restarts of one). Empty: the host
+    /// name.
+    pub node_id: String,
     pub cwmp: CwmpConfig,
     pub nbi: NbiConfig,
     pub connection_request: ConnectionRequestConfig,
     pub datamodel: DatamodelConfig,
     pub ipdr: IpdrConfig,
     pub bulkdata: BulkDataConfig,
+    pub files: FilesConfig,
     pub log: LogConfig,
+}
+
+/// Files: what the NBI stores for CPEs to download, and what CPEs upload.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct FilesConfig {
+    /// Largest file an operator may store through the NBI (firmware images).
+    pub max_file_bytes: usize,
+    /// Largest file a CPE may upload for an Upload task (logs, configuration backups).
+    pub max_upload_bytes: usize,
+}
+
+impl Default for FilesConfig {
+    fn default() -> Self {
+        FilesConfig {
+            max_file_bytes: 1 << 30,
+            max_upload_bytes: 64 << 20,
+        }
+    }
 }
 
 /// The IPDR/SP bulk-data collector that runs beside the ACS.
@@ -176,15 +201,23 @@ pub struct CwmpConfig {
     /// Empty: `http://<host of http_listen>` (127.0.0.1 when listening on all addresses).
     pub public_url: String,
     pub max_body_bytes: usize,
-    /// Idle time after which a session is aborted (the CPE's SessionTimeout header can raise it).
+    /// Idle time after which a session is aborted (the CPE's SessionTimeout header can raise it,
+    /// up to `max_session_timeout_secs`).
     pub session_timeout_secs: u64,
+    /// The most a CPE's `<cwmp:SessionTimeout>` may raise the idle timeout to.
+    pub max_session_timeout_secs: u64,
+    /// How long a task the CPE acknowledged (Download, Upload, Reboot, ScheduleInform,
+    /// ChangeDUState, …) waits for its completion report, beyond any delay the RPC itself
+    /// declares, before it becomes a fault.
+    pub completion_timeout_secs: u64,
     /// Keep the TCP connection open after the 204 that ends a session (HTTP keep-alive across
     /// sessions). Default false: `Connection: close`, as most ACSs do and CPEs expect.
     pub keep_alive_after_session: bool,
     /// Concurrent sessions above which new Informs get 503 + Retry-After.
     pub max_sessions: usize,
     pub retry_after_secs: u64,
-    /// `digest` (default; Basic additionally accepted over TLS) or `none`.
+    /// `none` (the default: every CPE is accepted, and a warning says so at start) or
+    /// `digest` (HTTP Digest; Basic is also accepted over TLS).
     pub auth: AuthMode,
     pub realm: String,
     /// Global default CPE credentials (per-device credentials override them).
@@ -241,12 +274,14 @@ impl Default for Config {
             data_dir: PathBuf::from("keelson-data"),
             database_url: String::new(),
             sqlite_fsync: true,
+            node_id: String::new(),
             cwmp: CwmpConfig::default(),
             nbi: NbiConfig::default(),
             connection_request: ConnectionRequestConfig::default(),
             datamodel: DatamodelConfig::default(),
             ipdr: IpdrConfig::default(),
             bulkdata: BulkDataConfig::default(),
+            files: FilesConfig::default(),
             log: LogConfig::default(),
         }
     }
@@ -265,6 +300,8 @@ impl Default for CwmpConfig {
             public_url: String::new(),
             max_body_bytes: 8 * 1024 * 1024,
             session_timeout_secs: 30,
+            max_session_timeout_secs: 300,
+            completion_timeout_secs: 24 * 3600,
             keep_alive_after_session: false,
             max_sessions: 20_000,
             retry_after_secs: 30,
@@ -350,7 +387,16 @@ pub enum ConfigError {
     TlsPair,
     #[error("configuration: unknown digest algorithm {0:?} (use MD5 or SHA-256)")]
     DigestAlgorithm(String),
+    #[error("configuration: {field} = {value} is out of range: {reason}")]
+    OutOfRange {
+        field: &'static str,
+        value: String,
+        reason: String,
+    },
 }
+
+/// Longest bulk-data retention accepted (100 years).
+pub const MAX_RETENTION_DAYS: u32 = 36_500;
 
 impl Config {
     /// Builds the configuration from defaults, the file, `KEELSON_*` variables and the flags.
@@ -389,6 +435,7 @@ impl Config {
             cfg.log.level = v.clone();
         }
         cfg.validate()?;
+        cfg.resolve();
         Ok(cfg)
     }
 
@@ -416,6 +463,13 @@ impl Config {
             if !matches!(a.to_ascii_uppercase().as_str(), "MD5" | "SHA-256") {
                 return Err(ConfigError::DigestAlgorithm(a.clone()));
             }
+        }
+        if self.bulkdata.retention_days > MAX_RETENTION_DAYS {
+            return Err(ConfigError::OutOfRange {
+                field: "bulkdata.retention_days",
+                value: self.bulkdata.retention_days.to_string(),
+                reason: format!("at most {MAX_RETENTION_DAYS} days (0 keeps everything)"),
+            });
         }
         Ok(())
     }
@@ -453,6 +507,21 @@ impl Config {
 
     pub fn files_dir(&self) -> PathBuf {
         self.data_dir.join("files")
+    }
+
+    /// How long a running task is leased to this node: longer than any session may idle.
+    pub fn task_lease_secs(&self) -> u64 {
+        self.cwmp
+            .max_session_timeout_secs
+            .max(self.cwmp.session_timeout_secs)
+            .saturating_add(60)
+    }
+
+    /// Fills in what is derived at start (the node id from the host name).
+    pub fn resolve(&mut self) {
+        if self.node_id.is_empty() {
+            self.node_id = host_name().unwrap_or_else(|| "keelson".into());
+        }
     }
 }
 
@@ -542,4 +611,13 @@ mod tests {
             .fields
             .keeps("X"));
     }
+}
+
+/// The machine's host name, if it has one.
+fn host_name() -> Option<String> {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .ok()?;
+    let name = name.trim();
+    (!name.is_empty()).then(|| name.to_string())
 }

@@ -124,18 +124,38 @@ fn cookie_sid(req: &HttpRequest) -> Option<String> {
     None
 }
 
+/// The body length a request declares (`Content-Length`), if any.
+pub fn declared_length(req: &HttpRequest) -> Option<usize> {
+    req.headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<usize>().ok())
+}
+
+/// The connection facts `on_connect` attached to this request.
+pub fn conn_info(req: &HttpRequest) -> ConnInfo {
+    req.conn_data::<ConnInfo>().cloned().unwrap_or(ConnInfo {
+        id: 0,
+        tls: false,
+        client_cert: None,
+    })
+}
+
+/// An answer sent before the request body was read: the connection closes after it, so the
+/// unread body is never taken for the next request.
+pub fn without_body(mut resp: HttpResponse) -> HttpResponse {
+    resp.head_mut()
+        .set_connection_type(actix_web::http::ConnectionType::Close);
+    resp
+}
+
 pub(crate) async fn read_body(
     req: &HttpRequest,
     payload: web::Payload,
     limit: usize,
 ) -> Result<web::Bytes, HttpResponse> {
     use futures_util::StreamExt;
-    if let Some(len) = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok())
-    {
+    if let Some(len) = declared_length(req) {
         if len > limit {
             return Err(close(
                 HttpResponse::build(StatusCode::PAYLOAD_TOO_LARGE),
@@ -193,11 +213,7 @@ async fn endpoint(
             );
         }
     }
-    let conn = req.conn_data::<ConnInfo>().cloned().unwrap_or(ConnInfo {
-        id: 0,
-        tls: false,
-        client_cert: None,
-    });
+    let conn = conn_info(&req);
     let body = match read_body(&req, payload, state.limits.max_body_bytes).await {
         Ok(b) => b,
         Err(resp) => {
@@ -297,6 +313,18 @@ pub(crate) async fn authenticate(
     conn: &ConnInfo,
     device_id: &str,
 ) -> Option<HttpResponse> {
+    authenticate_as(state, req, conn, device_id, None).await
+}
+
+/// [`authenticate`], also accepting `alternative` (username, password): the credentials an
+/// Upload RPC gave the CPE for our file server.
+pub(crate) async fn authenticate_as(
+    state: &AppState,
+    req: &HttpRequest,
+    conn: &ConnInfo,
+    device_id: &str,
+    alternative: Option<(&str, &str)>,
+) -> Option<HttpResponse> {
     let auth = state.auth.as_ref()?;
     // A verified client certificate authenticates the device it names (checklist §1.9).
     if let Some(names) = &conn.client_cert {
@@ -333,20 +361,26 @@ pub(crate) async fn authenticate(
             return Some(busy(state));
         }
     };
-    let (user, pass) = match creds.and_then(|c| c.cpe_password.map(|p| (c.cpe_username, p))) {
-        Some((u, p)) => (u.unwrap_or_default(), p),
-        None => (
-            state.cfg.cwmp.username.clone(),
-            state.cfg.cwmp.password.clone(),
-        ),
+    let (user, secret) = device_secret(state, device_id, creds);
+    let uri = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/");
+    let request = acs::auth::Request {
+        authorization: header,
+        method: req.method().as_str(),
+        uri,
+        tls: conn.tls,
+        identity: device_id,
+        now: std::time::SystemTime::now(),
     };
-    let result = auth.verify(header, req.method().as_str(), conn.tls, |name| {
-        let decoded = percent_decode(name);
-        if user.is_empty() || name == user || decoded == user || name == percent_encode(&user) {
-            Some(pass.clone())
-        } else {
-            None
+    let result = auth.verify_request(&request, |name| {
+        if let Some((u, p)) = alternative.filter(|(u, _)| ids::username_matches(name, u)) {
+            debug_assert!(!u.is_empty());
+            return Some(acs::auth::Secret::Password(p.to_string()));
         }
+        (user.is_empty() || ids::username_matches(name, &user)).then_some(secret)
     });
     match result {
         acs::auth::AuthResult::Ok { .. } => {
@@ -364,48 +398,67 @@ pub(crate) async fn authenticate(
     }
 }
 
+/// The username and secret a device authenticates with: its own sealed (or, from an older
+/// version, cleartext) password, else the global one.
+fn device_secret(
+    state: &AppState,
+    device_id: &str,
+    creds: Option<store::DeviceAuth>,
+) -> (String, acs::auth::Secret) {
+    let global = || {
+        (
+            state.cfg.cwmp.username.clone(),
+            acs::auth::Secret::Password(state.cfg.cwmp.password.clone()),
+        )
+    };
+    let Some(c) = creds else {
+        return global();
+    };
+    let user = c.cpe_username.unwrap_or_default();
+    if let Some(sealed) = c.cpe_secret {
+        if sealed.realm != state.cfg.cwmp.realm {
+            tracing::warn!(device = %device_id, realm = %sealed.realm, "the device's password was set for another realm; set it again");
+        }
+        return (
+            user,
+            acs::auth::Secret::Ha1 {
+                md5: Some(sealed.md5),
+                sha256: Some(sealed.sha256),
+            },
+        );
+    }
+    match c.cpe_password {
+        Some(p) => (user, acs::auth::Secret::Password(p)),
+        None => global(),
+    }
+}
+
+/// Seals a CPE password for storage: its Digest HA1 values for `realm`.
+pub fn seal_password(realm: &str, username: &str, password: &str) -> store::CpeSecret {
+    use acs::auth::{ha1, DigestAlgorithm};
+    store::CpeSecret {
+        md5: ha1(DigestAlgorithm::Md5, username, realm, password),
+        sha256: ha1(DigestAlgorithm::Sha256, username, realm, password),
+        realm: realm.to_string(),
+    }
+}
+
 /// True if a certificate name identifies the device: its canonical id, `OUI-ProductClass-Serial`
 /// or `OUI-Serial` unescaped, or the bare SerialNumber (case-insensitive).
 fn cert_names_device(names: &[String], device_id: &str) -> bool {
-    let parts: Vec<String> = device_id.split('-').map(percent_decode).collect();
-    let mut accepted = vec![device_id.to_string(), parts.join("-")];
-    if let (Some(oui), Some(serial)) = (parts.first(), parts.last()) {
-        accepted.push(format!("{oui}-{serial}"));
-        accepted.push(serial.clone());
+    let mut accepted = vec![device_id.to_string()];
+    if let Some(p) = ids::DeviceIdParts::parse(device_id) {
+        if p.product_class.is_empty() {
+            accepted.push(format!("{}-{}", p.oui, p.serial_number));
+        } else {
+            accepted.push(format!("{}-{}-{}", p.oui, p.product_class, p.serial_number));
+            accepted.push(format!("{}-{}", p.oui, p.serial_number));
+        }
+        accepted.push(p.serial_number);
     }
     names
         .iter()
         .any(|n| accepted.iter().any(|a| a.eq_ignore_ascii_case(n)))
-}
-
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                out.push(v);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn percent_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b == b'_' {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 async fn new_session(
@@ -451,8 +504,11 @@ async fn new_session(
     let sid = hex::encode(rand::random::<[u8; 16]>());
     let span = info_span!("cwmp", device = %device_id, session = %sid);
     async move {
-        let base = std::time::Duration::from_secs(state.cfg.cwmp.session_timeout_secs);
-        let (session, step) = match Session::start(sid.clone(), env, Instant::now(), base) {
+        let timeouts = acs::session::Timeouts {
+            base: std::time::Duration::from_secs(state.cfg.cwmp.session_timeout_secs),
+            max: std::time::Duration::from_secs(state.cfg.cwmp.max_session_timeout_secs),
+        };
+        let (session, step) = match Session::start(sid.clone(), env, Instant::now(), timeouts) {
             Ok(x) => x,
             Err(StartError::Fault(env)) => {
                 tracing::warn!("Inform refused with a CWMP fault");
@@ -576,6 +632,7 @@ async fn continue_session(
                                 kind: t.kind,
                                 args: t.args,
                                 command_key: t.command_key,
+                                upload_token: t.upload_token,
                             })
                             .collect(),
                         Err(e) => {
@@ -634,16 +691,6 @@ async fn finish_step(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn percent_forms() {
-        assert_eq!(
-            percent_encode("001A2B-HGW-1000-SN1"),
-            "001A2B%2DHGW%2D1000%2DSN1"
-        );
-        assert_eq!(percent_decode("HGW%2D1000"), "HGW-1000");
-        assert_eq!(percent_decode("bad%2"), "bad%2");
-    }
 
     #[test]
     fn certificate_names_bind_to_the_device() {

@@ -12,17 +12,38 @@ use tokio::io::AsyncWriteExt;
 
 use crate::app::AppState;
 
-/// Largest file accepted from a CPE or the NBI.
-pub const MAX_FILE_BYTES: usize = 1 << 30;
+/// Creates `dir` (and its parents) readable by this user only (0700).
+pub fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    let mut b = std::fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        b.mode(0o700);
+        b.create(dir)?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+    }
+    #[cfg(not(unix))]
+    b.create(dir)
+}
+
+/// A new file readable by this user only (0600).
+async fn create_private_file(path: &std::path::Path) -> std::io::Result<tokio::fs::File> {
+    let mut o = tokio::fs::OpenOptions::new();
+    o.write(true).create_new(true);
+    #[cfg(unix)]
+    o.mode(0o600);
+    o.open(path).await
+}
 
 pub fn cpe_routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/files/{id}/{name}", web::get().to(download))
         .route("/files/{id}/{name}", web::head().to(download))
         .route("/files/{id}", web::get().to(download_by_id))
-        .route("/upload/{task}/{key}/{name}", web::put().to(upload))
-        .route("/upload/{task}/{key}/{name}", web::post().to(upload))
-        .route("/upload/{task}/{key}", web::put().to(upload_noname))
-        .route("/upload/{task}/{key}", web::post().to(upload_noname));
+        .route("/upload/{task}/{token}/{name}", web::put().to(upload))
+        .route("/upload/{task}/{token}/{name}", web::post().to(upload))
+        .route("/upload/{task}/{token}", web::put().to(upload_noname))
+        .route("/upload/{task}/{token}", web::post().to(upload_noname));
 }
 
 async fn download_by_id(
@@ -67,17 +88,24 @@ async fn serve_file(req: &HttpRequest, id: &str, state: &AppState) -> HttpRespon
     }
 }
 
-/// Writes a request body (raw or the first multipart file part) to a new file under the data
-/// directory, returning (path, size, sha256 hex, content type).
+/// Writes a request body (raw or the first multipart file part) of at most `max` bytes to a
+/// new private file under the data directory, returning (path, size, sha256 hex, content
+/// type).
 pub async fn receive_body(
     req: &HttpRequest,
     payload: web::Payload,
     dir: &std::path::Path,
+    max: usize,
 ) -> Result<(PathBuf, i64, String, String), HttpResponse> {
-    tokio::fs::create_dir_all(dir).await.map_err(internal)?;
+    if let Some(len) = crate::cwmp::declared_length(req) {
+        if len > max {
+            return Err(too_large(max));
+        }
+    }
+    create_private_dir(dir).map_err(internal)?;
     let id = uuid::Uuid::new_v4().to_string();
     let path = dir.join(&id);
-    let mut file = tokio::fs::File::create(&path).await.map_err(internal)?;
+    let mut file = create_private_file(&path).await.map_err(internal)?;
     let mut hasher = sha2::Sha256::new();
     let mut size: usize = 0;
     let ctype = req
@@ -106,9 +134,9 @@ pub async fn receive_body(
                 }
                 while let Some(chunk) = field.next().await {
                     let chunk = chunk.map_err(bad)?;
-                    size += chunk.len();
-                    if size > MAX_FILE_BYTES {
-                        return Err(HttpResponse::PayloadTooLarge().finish());
+                    size = size.saturating_add(chunk.len());
+                    if size > max {
+                        return Err(too_large(max));
                     }
                     hasher.update(&chunk);
                     file.write_all(&chunk).await.map_err(internal)?;
@@ -121,9 +149,9 @@ pub async fn receive_body(
             let mut payload = payload;
             while let Some(chunk) = payload.next().await {
                 let chunk = chunk.map_err(bad)?;
-                size += chunk.len();
-                if size > MAX_FILE_BYTES {
-                    return Err(HttpResponse::PayloadTooLarge().finish());
+                size = size.saturating_add(chunk.len());
+                if size > max {
+                    return Err(too_large(max));
                 }
                 hasher.update(&chunk);
                 file.write_all(&chunk).await.map_err(internal)?;
@@ -139,10 +167,16 @@ pub async fn receive_body(
     }
     Ok((
         path,
-        size as i64,
+        i64::try_from(size).unwrap_or(i64::MAX),
         hex::encode(hasher.finalize()),
         content_type,
     ))
+}
+
+fn too_large(max: usize) -> HttpResponse {
+    HttpResponse::PayloadTooLarge()
+        .force_close()
+        .body(format!("the file exceeds the {max}-byte limit"))
 }
 
 fn internal(e: impl std::fmt::Display) -> HttpResponse {
@@ -172,8 +206,10 @@ async fn upload(
     receive_upload(&req, path.0, &path.1, &path.2, payload, &state).await
 }
 
-/// Accepts the file of an Upload task. The URL names the task and carries its command key,
-/// which only the device we sent the Upload to knows.
+/// Accepts the file of an Upload task. The URL names the task and carries its single-use
+/// 128-bit token, which only the device we sent the Upload to knows. One file per task, only
+/// while the task runs or waits for its TransferComplete, from the device itself when CPE
+/// authentication is on (checked before the body is read), at most `files.max_upload_bytes`.
 async fn receive_upload(
     req: &HttpRequest,
     task_id: i64,
@@ -182,21 +218,63 @@ async fn receive_upload(
     payload: web::Payload,
     state: &AppState,
 ) -> HttpResponse {
+    let refused = || {
+        HttpResponse::NotFound()
+            .force_close()
+            .body("no such upload")
+    };
     let task = match state.store.get_task(task_id).await {
-        Ok(Some(t)) if t.kind == "Upload" && t.command_key.as_deref() == Some(token) => t,
+        Ok(Some(t))
+            if t.kind == "Upload"
+                && matches!(
+                    t.status,
+                    store::TaskStatus::Running | store::TaskStatus::Waiting
+                )
+                && t.upload_token
+                    .as_deref()
+                    .is_some_and(|k| acs::auth::ct_eq(k.as_bytes(), token.as_bytes())) =>
+        {
+            t
+        }
         Ok(_) => {
-            tracing::warn!(task_id, "upload for an unknown task");
-            return HttpResponse::NotFound().body("no such upload");
+            tracing::warn!(task_id, remote = ?req.peer_addr(), "upload refused: no open Upload task with this token");
+            return refused();
         }
         Err(e) => {
             tracing::error!(error = %e, "task lookup failed");
             return HttpResponse::ServiceUnavailable().finish();
         }
     };
+    let conn = crate::cwmp::conn_info(req);
+    // The file-server credentials the Upload RPC carried, or the device's own.
+    let arg = |k: &str| task.args.get(k).and_then(|v| v.as_str()).unwrap_or("");
+    let rpc_creds =
+        Some((arg("username"), arg("password"))).filter(|(u, p)| !u.is_empty() && !p.is_empty());
+    if let Some(resp) =
+        crate::cwmp::authenticate_as(state, req, &conn, &task.device_id, rpc_creds).await
+    {
+        return crate::cwmp::without_body(resp);
+    }
+    // Claim the token before taking the body: a second upload on the same URL finds it gone.
+    match state.store.claim_upload(task_id, token).await {
+        Ok(Some(_)) => {}
+        Ok(None) => return refused(),
+        Err(e) => {
+            tracing::error!(error = %e, "claiming the upload failed");
+            return HttpResponse::ServiceUnavailable().finish();
+        }
+    }
     let dir = state.cfg.files_dir();
-    let (path, size, sha, ctype) = match receive_body(req, payload, &dir).await {
+    let max = state.cfg.files.max_upload_bytes;
+    let (path, size, sha, ctype) = match receive_body(req, payload, &dir, max).await {
         Ok(x) => x,
-        Err(resp) => return resp,
+        Err(resp) => {
+            if let Err(e) = state.store.release_upload(task_id, token).await {
+                tracing::warn!(task_id, error = %e, "giving back the upload token failed");
+            }
+            tracing::warn!(device = %task.device_id, task_id, status = %resp.status(), "upload body refused");
+            return resp;
+        }
     };
     let file_type = task
         .args
@@ -225,6 +303,7 @@ async fn receive_upload(
         }
         Err(e) => {
             let _ = tokio::fs::remove_file(&path).await;
+            let _ = state.store.release_upload(task_id, token).await;
             tracing::error!(error = %e, "recording upload failed");
             HttpResponse::ServiceUnavailable().finish()
         }

@@ -6,7 +6,8 @@
 //! HTTP glue around the `acs` session machine, [`persist`] maps its effects to the store,
 //! [`nbi`] is the northbound API, [`files`] the file server and upload receiver, [`bulk`]
 //! the HTTP bulk-data receiver, [`collector`] and [`ipdrdoc`] the IPDR glue, [`connreq`]
-//! connection requests, [`dm`] the data-model registry and CLI, [`tls`] certificates.
+//! connection requests, [`dm`] the data-model registry and CLI, [`tls`] certificates, [`guard`] the panic net
+//! under every listener.
 
 pub mod app;
 pub mod bulk;
@@ -16,6 +17,7 @@ pub mod connreq;
 pub mod cwmp;
 pub mod dm;
 pub mod files;
+pub mod guard;
 pub mod ipdrdoc;
 pub mod nbi;
 pub mod persist;

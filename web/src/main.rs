@@ -97,6 +97,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(flags) => {
             let cfg = Config::load(&flags)?;
             init_tracing(&cfg.log.level, cfg.log.json);
+            keelson::guard::install_panic_hook();
             actix_web::rt::System::new().block_on(app::serve(cfg))
         }
         Command::Migrate(flags) => {

@@ -66,6 +66,25 @@ fn error(status: StatusCode, msg: impl Into<String>) -> HttpResponse {
     HttpResponse::build(status).json(json!({ "error": msg.into() }))
 }
 
+/// A task as the NBI shows it: file-server passwords in its arguments are redacted, and a
+/// Keelson fault code comes with its meaning.
+fn task_json(t: &store::TaskRow) -> Value {
+    let mut v = serde_json::to_value(t).unwrap_or(Value::Null);
+    if let Some(Value::String(p)) = v.pointer_mut("/args/password") {
+        if !p.is_empty() {
+            *p = "<redacted>".into();
+        }
+    }
+    if let Some(meaning) = t
+        .fault_code
+        .and_then(|c| u32::try_from(c).ok())
+        .and_then(acs::faults::describe)
+    {
+        v["fault_meaning"] = json!(meaning);
+    }
+    v
+}
+
 fn store_error(e: store::StoreError) -> HttpResponse {
     tracing::error!(error = %e, "store error in the northbound API");
     error(
@@ -203,12 +222,26 @@ async fn put_credentials(
     state: web::Data<AppState>,
 ) -> HttpResponse {
     let c = body.into_inner();
+    // Only the Digest HA1 of a CPE password is kept, and HA1 covers the username: a
+    // password needs the username the CPE will send.
+    let cpe_secret = match (&c.cpe_username, &c.cpe_password) {
+        (_, None) => None,
+        (Some(u), Some(p)) if !u.is_empty() => {
+            Some(crate::cwmp::seal_password(&state.cfg.cwmp.realm, u, p))
+        }
+        (_, Some(_)) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "cpe_password needs cpe_username (the username the CPE sends)",
+            )
+        }
+    };
     match state
         .store
         .set_device_credentials(
             &id,
             c.cpe_username,
-            c.cpe_password,
+            cpe_secret,
             c.cr_username,
             c.cr_password,
         )
@@ -285,6 +318,7 @@ async fn create_task(
         kind: body.kind.clone(),
         args: args.clone(),
         command_key: Some("probe".into()),
+        upload_token: None,
     };
     if let Err(reason) = acs::session::build_rpc(&probe, &device.root_object) {
         return error(
@@ -294,13 +328,16 @@ async fn create_task(
     }
     let expires_in = body
         .expires_in
-        .unwrap_or(state.cfg.cwmp.task_expiry_secs as i64);
+        .unwrap_or_else(|| i64::try_from(state.cfg.cwmp.task_expiry_secs).unwrap_or(i64::MAX));
+    let expires_at = match expires_at(expires_in) {
+        Ok(t) => t,
+        Err(msg) => return error(StatusCode::BAD_REQUEST, msg),
+    };
     let new = store::NewTask {
         device_id: device_id.clone(),
         kind: body.kind.clone(),
         args,
-        expires_at: (expires_in > 0)
-            .then(|| chrono::Utc::now() + chrono::Duration::seconds(expires_in)),
+        expires_at,
         max_attempts: body
             .max_attempts
             .unwrap_or(state.cfg.cwmp.task_max_attempts)
@@ -334,17 +371,19 @@ async fn create_task(
         });
     }
     let Some(wait) = q.wait.filter(|w| *w > 0.0) else {
-        return HttpResponse::Created().json(json!({ "task": task, "connection_request": cr }));
+        return HttpResponse::Created()
+            .json(json!({ "task": task_json(&task), "connection_request": cr }));
     };
     let deadline = Instant::now() + Duration::from_secs_f64(wait.min(600.0));
     let mut current = task;
     loop {
         if current.status.is_terminal() {
-            return HttpResponse::Ok().json(json!({ "task": current, "connection_request": cr }));
+            return HttpResponse::Ok()
+                .json(json!({ "task": task_json(&current), "connection_request": cr }));
         }
         if Instant::now() >= deadline {
             return HttpResponse::Accepted()
-                .json(json!({ "task": current, "connection_request": cr }));
+                .json(json!({ "task": task_json(&current), "connection_request": cr }));
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
         match state.store.get_task(current.id).await {
@@ -353,6 +392,27 @@ async fn create_task(
             Err(e) => return store_error(e),
         }
     }
+}
+
+/// Longest task lifetime accepted: ten years.
+const MAX_EXPIRES_IN: i64 = 10 * 366 * 24 * 3600;
+
+/// When a task given `expires_in` seconds expires (`None`: never, for 0 or less).
+fn expires_at(expires_in: i64) -> Result<Option<chrono::DateTime<chrono::Utc>>, String> {
+    if expires_in <= 0 {
+        return Ok(None);
+    }
+    if expires_in > MAX_EXPIRES_IN {
+        return Err(format!(
+            "expires_in {expires_in} is out of range (at most {MAX_EXPIRES_IN} seconds; 0 = never)"
+        ));
+    }
+    let delta = chrono::TimeDelta::try_seconds(expires_in)
+        .ok_or_else(|| format!("expires_in {expires_in} is out of range"))?;
+    chrono::Utc::now()
+        .checked_add_signed(delta)
+        .map(Some)
+        .ok_or_else(|| format!("expires_in {expires_in} is out of range"))
 }
 
 /// Fills in what the operator need not spell out: the SPV short form, Download URL/size from a
@@ -403,7 +463,7 @@ async fn prepare_args(
                         "{}/files/{}/{}",
                         state.public_url,
                         file.id,
-                        urlencode(&file.name)
+                        ids::url_segment(&file.name)
                     )),
                 );
                 obj.entry("file_type").or_insert(json!(file.file_type));
@@ -447,9 +507,23 @@ async fn prepare_args(
                 obj.insert(
                     "url".into(),
                     json!(format!(
-                        "{}/upload/{{task_id}}/{{command_key}}/{}",
+                        "{}/upload/{{task_id}}/{{upload_token}}/{}",
                         state.public_url, name
                     )),
+                );
+            }
+            // With CPE authentication on, our receiver wants credentials: the Upload RPC
+            // hands the CPE a pair for this task alone.
+            let ours = obj
+                .get("url")
+                .and_then(Value::as_str)
+                .is_some_and(|u| u.contains("{upload_token}"));
+            let blank = |k: &str| obj.get(k).and_then(Value::as_str).is_none_or(str::is_empty);
+            if ours && state.auth.is_some() && blank("username") && blank("password") {
+                obj.insert("username".into(), json!("keelson-upload"));
+                obj.insert(
+                    "password".into(),
+                    json!(hex::encode(rand::random::<[u8; 16]>())),
                 );
             }
             for k in ["command_key", "username", "password"] {
@@ -527,18 +601,6 @@ async fn check_with_model(
     Ok(())
 }
 
-fn urlencode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
 #[derive(Deserialize)]
 struct TaskListParams {
     device: Option<String>,
@@ -580,14 +642,15 @@ async fn tasks_response(
         offset: offset.unwrap_or(0).max(0),
     };
     match state.store.list_tasks(query).await {
-        Ok((t, total)) => HttpResponse::Ok().json(json!({ "total": total, "tasks": t })),
+        Ok((t, total)) => HttpResponse::Ok()
+            .json(json!({ "total": total, "tasks": t.iter().map(task_json).collect::<Vec<_>>() })),
         Err(e) => store_error(e),
     }
 }
 
 async fn get_task(id: web::Path<i64>, state: web::Data<AppState>) -> HttpResponse {
     match state.store.get_task(*id).await {
-        Ok(Some(t)) => HttpResponse::Ok().json(json!({ "task": t })),
+        Ok(Some(t)) => HttpResponse::Ok().json(json!({ "task": task_json(&t) })),
         Ok(None) => error(StatusCode::NOT_FOUND, format!("no task {id}")),
         Err(e) => store_error(e),
     }
@@ -595,7 +658,7 @@ async fn get_task(id: web::Path<i64>, state: web::Data<AppState>) -> HttpRespons
 
 async fn cancel_task(id: web::Path<i64>, state: web::Data<AppState>) -> HttpResponse {
     match state.store.cancel_task(*id).await {
-        Ok(Some(t)) => HttpResponse::Ok().json(json!({ "task": t })),
+        Ok(Some(t)) => HttpResponse::Ok().json(json!({ "task": task_json(&t) })),
         Ok(None) => error(
             StatusCode::CONFLICT,
             format!("task {id} is not pending (or does not exist)"),
@@ -611,7 +674,8 @@ struct DeviceFilter {
 
 async fn list_faults(q: web::Query<DeviceFilter>, state: web::Data<AppState>) -> HttpResponse {
     match state.store.list_faults(q.device.as_deref()).await {
-        Ok(t) => HttpResponse::Ok().json(json!({ "faults": t })),
+        Ok(t) => HttpResponse::Ok()
+            .json(json!({ "faults": t.iter().map(task_json).collect::<Vec<_>>() })),
         Err(e) => store_error(e),
     }
 }
@@ -666,11 +730,17 @@ async fn upload_file(
     if q.name.is_empty() || q.name.contains('/') {
         return error(StatusCode::BAD_REQUEST, "name must be a plain file name");
     }
-    let (path, size, sha, ctype) =
-        match crate::files::receive_body(&req, payload, &state.cfg.files_dir()).await {
-            Ok(x) => x,
-            Err(resp) => return resp,
-        };
+    let (path, size, sha, ctype) = match crate::files::receive_body(
+        &req,
+        payload,
+        &state.cfg.files_dir(),
+        state.cfg.files.max_file_bytes,
+    )
+    .await
+    {
+        Ok(x) => x,
+        Err(resp) => return resp,
+    };
     let new = store::NewFile {
         id: None,
         name: q.name,
@@ -693,7 +763,7 @@ async fn upload_file(
                 "{}/files/{}/{}",
                 state.public_url,
                 row.id,
-                urlencode(&row.name)
+                ids::url_segment(&row.name)
             );
             HttpResponse::Created().json(json!({ "file": row, "url": url }))
         }

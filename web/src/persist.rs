@@ -33,7 +33,7 @@ fn inform_record(info: InformInfo, session_id: &str, remote: &str) -> store::Inf
         cwmp_version: info.cwmp_version,
         remote_addr: (!remote.is_empty()).then(|| remote.to_string()),
         current_time: Some(info.current_time),
-        retry_count: info.retry_count as i32,
+        retry_count: i32::try_from(info.retry_count).unwrap_or(i32::MAX),
         session_id: Some(session_id.to_string()),
         events: info
             .events
@@ -85,23 +85,27 @@ pub async fn persist_inform(
     Ok(pending)
 }
 
-fn task_update(o: TaskOutcome, session_id: &str) -> store::TaskUpdate {
+fn task_update(state: &AppState, o: TaskOutcome, session_id: &str) -> store::TaskUpdate {
     let now = Utc::now();
     let base = |id: i64, status: TaskStatus| store::TaskUpdate {
-        id,
-        status,
-        result: None,
-        fault: None,
-        started_at: None,
-        completed_at: None,
-        attempts_inc: false,
-        retryable: false,
         session_id: Some(session_id.to_string()),
+        ..store::TaskUpdate::new(id, status)
+    };
+    let after = |secs: u64| {
+        chrono::TimeDelta::try_seconds(i64::try_from(secs).unwrap_or(i64::MAX))
+            .and_then(|d| now.checked_add_signed(d))
     };
     match o {
-        TaskOutcome::Started { id } => store::TaskUpdate {
+        TaskOutcome::Started { id, sent_key } => store::TaskUpdate {
             started_at: Some(now),
             attempts_inc: true,
+            // Longer than any session may stay idle: while the session lives, its sweeper
+            // settles the task; the lease only matters once the node is gone.
+            lease: after(state.cfg.task_lease_secs()).map(|until| store::TaskLease {
+                node: state.cfg.node_id.clone(),
+                until,
+            }),
+            sent_key,
             ..base(id, TaskStatus::Running)
         },
         TaskOutcome::Done { id, result } => store::TaskUpdate {
@@ -109,8 +113,15 @@ fn task_update(o: TaskOutcome, session_id: &str) -> store::TaskUpdate {
             completed_at: Some(now),
             ..base(id, TaskStatus::Done)
         },
-        TaskOutcome::Waiting { id, result } => store::TaskUpdate {
+        TaskOutcome::Waiting {
+            id,
+            result,
+            declared_delay,
+        } => store::TaskUpdate {
             result: Some(result),
+            waiting_until: after(
+                declared_delay.saturating_add(state.cfg.cwmp.completion_timeout_secs),
+            ),
             ..base(id, TaskStatus::Waiting)
         },
         TaskOutcome::Fault {
@@ -121,7 +132,7 @@ fn task_update(o: TaskOutcome, session_id: &str) -> store::TaskUpdate {
             retryable,
         } => store::TaskUpdate {
             fault: Some(store::TaskFault {
-                code: code as i32,
+                code: i32::try_from(code).unwrap_or(i32::MAX),
                 string: message,
                 detail: Some(detail),
             }),
@@ -159,7 +170,7 @@ pub async fn persist(
                         at: Utc::now(),
                         tasks: tasks
                             .into_iter()
-                            .map(|t| task_update(t, session_id))
+                            .map(|t| task_update(state, t, session_id))
                             .collect(),
                         params: params.into_iter().map(param).collect(),
                         deletes,
@@ -173,7 +184,7 @@ pub async fn persist(
                 complete_time,
             } => {
                 let fault = fault.map(|f| store::TaskFault {
-                    code: f.fault_code as i32,
+                    code: i32::try_from(f.fault_code).unwrap_or(i32::MAX),
                     string: f.fault_string,
                     detail: None,
                 });
@@ -197,7 +208,7 @@ pub async fn persist(
                 fault,
             } => {
                 let fault = fault.map(|f| store::TaskFault {
-                    code: f.fault_code as i32,
+                    code: i32::try_from(f.fault_code).unwrap_or(i32::MAX),
                     string: f.fault_string,
                     detail: Some(result.clone()),
                 });
@@ -210,6 +221,16 @@ pub async fn persist(
                     tracing::info!(device = %device_id, command_key = %command_key, "DUStateChangeComplete for no known task");
                 }
             }
+            Persist::TransferCancelled { command_key } => {
+                match state.store.cancel_transfer(device_id, &command_key).await? {
+                    Some(task) => {
+                        tracing::info!(device = %device_id, task, command_key = %command_key, "transfer cancelled by CancelTransfer")
+                    }
+                    None => {
+                        tracing::info!(device = %device_id, command_key = %command_key, "CancelTransfer confirmed for no open transfer")
+                    }
+                }
+            }
             Persist::Report { kind, body } => {
                 // The event history already holds the Inform's event code; the details go
                 // to the log until the store grows a report table.
@@ -218,4 +239,15 @@ pub async fn persist(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_store_records_keelsons_bootstrap_code() {
+        assert_eq!(
+            store::FAULT_BOOTSTRAP_CODE,
+            acs::faults::CANCELLED_BY_BOOTSTRAP as i32
+        );
+    }
 }

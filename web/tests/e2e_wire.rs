@@ -706,7 +706,7 @@ fn file_server_serves_ranges() {
 fn migrate_command() {
     let dir = tempfile::tempdir().unwrap();
     let run = || {
-        let out = std::process::Command::new(BIN)
+        let out = std::process::Command::new(bin())
             .args(["migrate", "--data-dir"])
             .arg(dir.path())
             .output()

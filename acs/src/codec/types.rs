@@ -94,7 +94,8 @@ pub fn parse_datetime_lenient(s: &str) -> Option<DateTime<Utc>> {
     };
     let naive = NaiveDateTime::new(date, time);
     let utc = Utc.from_utc_datetime(&naive);
-    Some(utc - chrono::Duration::seconds(i64::from(offset_secs)))
+    // Checked: a date at the edge of chrono's range with an offset would overflow.
+    utc.checked_sub_signed(chrono::TimeDelta::try_seconds(i64::from(offset_secs))?)
 }
 
 fn parse_date_part(s: &str) -> Option<NaiveDate> {
@@ -378,30 +379,7 @@ impl DeviceIdStruct {
     /// `[A-Za-z0-9_]` as `%XX` upper-case hex, OUI upper-cased, joined with
     /// `-`; ProductClass omitted when empty.
     pub fn canonical_id(&self) -> String {
-        let mut out = String::with_capacity(
-            self.oui.len() + self.product_class.len() + self.serial_number.len() + 8,
-        );
-        escape_id_part(&self.oui.to_ascii_uppercase(), &mut out);
-        if !self.product_class.is_empty() {
-            out.push('-');
-            escape_id_part(&self.product_class, &mut out);
-        }
-        out.push('-');
-        escape_id_part(&self.serial_number, &mut out);
-        out
-    }
-}
-
-fn escape_id_part(s: &str, out: &mut String) {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    for &b in s.as_bytes() {
-        if b.is_ascii_alphanumeric() || b == b'_' {
-            out.push(b as char);
-        } else {
-            out.push('%');
-            out.push(HEX[(b >> 4) as usize] as char);
-            out.push(HEX[(b & 0xF) as usize] as char);
-        }
+        ids::canonical_device_id(&self.oui, &self.product_class, &self.serial_number)
     }
 }
 

@@ -12,7 +12,13 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_keelson");
+const BUILT_BIN: &str = env!("CARGO_BIN_EXE_keelson");
+
+/// The `keelson` binary under test: the one cargo built, or `KEELSON_TEST_BIN` (to run these
+/// tests against another build, e.g. an older release, and see which of them it fails).
+pub fn bin() -> String {
+    std::env::var("KEELSON_TEST_BIN").unwrap_or_else(|_| BUILT_BIN.to_string())
+}
 
 /// A port free for a server to bind. Ports come from 20000–31999, below Linux's ephemeral
 /// range (so no outgoing connection of a test can take one before its server binds it), each
@@ -51,7 +57,7 @@ impl Proc {
     pub fn spawn(name: &str, args: &[String], log: PathBuf, envs: &[(&str, String)]) -> Proc {
         let out = std::fs::File::create(&log).unwrap();
         let err = out.try_clone().unwrap();
-        let mut cmd = Command::new(BIN);
+        let mut cmd = Command::new(bin());
         cmd.args(args)
             .stdout(Stdio::from(out))
             .stderr(Stdio::from(err));

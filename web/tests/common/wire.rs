@@ -6,8 +6,12 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
+/// A byte stream a [`Conn`] can run over: plain TCP or TLS.
+pub trait Stream: Read + Write + Send {}
+impl<T: Read + Write + Send> Stream for T {}
+
 pub struct Conn {
-    reader: BufReader<TcpStream>,
+    reader: BufReader<Box<dyn Stream>>,
     port: u16,
     pub cookie: Option<String>,
 }
@@ -34,12 +38,57 @@ impl Resp {
 impl Conn {
     pub fn open(port: u16) -> Conn {
         let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        Conn::over(s, port)
+    }
+
+    /// A connection over an already connected TCP stream (e.g. bound to another source
+    /// address first).
+    pub fn over(s: TcpStream, port: u16) -> Conn {
         s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
         Conn {
-            reader: BufReader::new(s),
+            reader: BufReader::new(Box::new(s)),
             port,
             cookie: None,
         }
+    }
+
+    /// A TLS connection (any server certificate accepted: the ACS's is self-signed).
+    pub fn open_tls(port: u16) -> Conn {
+        use std::sync::Arc;
+        let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let cfg = rustls::ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(acs::connreq::AcceptAnyServerCert(provider)))
+            .with_no_client_auth();
+        let conn =
+            rustls::ClientConnection::new(Arc::new(cfg), "localhost".try_into().unwrap()).unwrap();
+        Conn {
+            reader: BufReader::new(Box::new(rustls::StreamOwned::new(conn, s))),
+            port,
+            cookie: None,
+        }
+    }
+
+    /// True once the server has closed the connection (reads end-of-stream or an error).
+    pub fn closed_by_peer(&mut self) -> bool {
+        let mut b = [0u8; 1];
+        matches!(self.reader.read(&mut b), Ok(0) | Err(_))
+    }
+
+    /// Writes raw bytes (for tests that speak HTTP by hand).
+    pub fn write_raw(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        let s = self.reader.get_mut();
+        s.write_all(bytes)?;
+        s.flush()
+    }
+
+    /// Reads one response (after [`write_raw`](Self::write_raw)).
+    pub fn read_one(&mut self) -> Resp {
+        self.read_response()
     }
 
     /// Sends raw head lines (without the final blank line) and a body with Content-Length.
@@ -104,6 +153,7 @@ impl Conn {
         let s = self.reader.get_mut();
         s.write_all(head.as_bytes()).unwrap();
         s.write_all(body).unwrap();
+        s.flush().unwrap();
         self.read_response()
     }
 

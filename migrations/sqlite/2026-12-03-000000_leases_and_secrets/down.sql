@@ -1,0 +1,10 @@
+DROP INDEX tasks_status_waiting;
+DROP INDEX tasks_status_lease;
+ALTER TABLE tasks DROP COLUMN sent_key;
+ALTER TABLE tasks DROP COLUMN upload_token;
+ALTER TABLE tasks DROP COLUMN waiting_until;
+ALTER TABLE tasks DROP COLUMN lease_until;
+ALTER TABLE tasks DROP COLUMN lease_node;
+ALTER TABLE devices DROP COLUMN cpe_realm;
+ALTER TABLE devices DROP COLUMN cpe_ha1_sha256;
+ALTER TABLE devices DROP COLUMN cpe_ha1_md5;
