@@ -95,7 +95,13 @@ pub enum CrOutcome {
     HttpStatus(u16),
     /// Bad URL, TLS failure, protocol error, ...
     Error(String),
+    /// The URL names an address the caller does not allow (it is not where the device
+    /// informed from): nothing was sent.
+    Forbidden(String),
 }
+
+/// Which addresses a connection request may go to.
+pub type TargetFilter<'a> = &'a (dyn Fn(std::net::IpAddr) -> bool + Send + Sync);
 
 /// Send an HTTP Connection Request to `url` (`http://` or `https://`) with
 /// the ConnectionRequestUsername/Password.
@@ -113,15 +119,60 @@ pub async fn http_connection_request(
     password: &str,
     opts: &CrOptions,
 ) -> CrOutcome {
+    http_connection_request_to(url, username, password, opts, &|_| true).await
+}
+
+/// [`http_connection_request`] to addresses `allowed` accepts only: the URL's host is
+/// resolved first, and only an allowed address is connected to (no second lookup, so a DNS
+/// answer cannot change between the check and the connection).
+pub async fn http_connection_request_to(
+    url: &str,
+    username: &str,
+    password: &str,
+    opts: &CrOptions,
+    allowed: TargetFilter<'_>,
+) -> CrOutcome {
     let target = match Target::parse(url) {
         Ok(t) => t,
         Err(e) => return CrOutcome::Error(e),
     };
-    match tokio::time::timeout(opts.total_timeout, run(&target, username, password, opts)).await {
+    let work = async {
+        let addr = resolve_allowed(&target, opts, allowed).await?;
+        run(&target, addr, username, password, opts).await
+    };
+    match tokio::time::timeout(opts.total_timeout, work).await {
         Ok(Ok(outcome)) => outcome,
         Ok(Err(fail)) => fail.into_outcome(),
         Err(_) => CrOutcome::Timeout,
     }
+}
+
+/// The first address of the target's host that `allowed` accepts.
+async fn resolve_allowed(
+    t: &Target,
+    opts: &CrOptions,
+    allowed: TargetFilter<'_>,
+) -> Result<SocketAddr, Fail> {
+    let addrs: Vec<SocketAddr> = match tokio::time::timeout(
+        opts.connect_timeout,
+        tokio::net::lookup_host((t.host.as_str(), t.port)),
+    )
+    .await
+    {
+        Ok(Ok(a)) => a.collect(),
+        Ok(Err(e)) => return Err(Fail::Connect(e)),
+        Err(_) => return Err(Fail::ConnectTimeout),
+    };
+    addrs
+        .iter()
+        .copied()
+        .find(|a| allowed(a.ip()))
+        .ok_or_else(|| {
+            Fail::Forbidden(format!(
+                "{} resolves to no address connection requests may go to",
+                t.host
+            ))
+        })
 }
 
 /// A parsed ConnectionRequestURL.
@@ -188,6 +239,7 @@ enum Fail {
     Tls(io::Error),
     Http(hyper::Error),
     Other(String),
+    Forbidden(String),
 }
 
 impl Fail {
@@ -214,6 +266,7 @@ impl Fail {
                 CrOutcome::Error(format!("HTTP: {}", error_chain(&e)))
             }
             Fail::Other(msg) => CrOutcome::Error(msg),
+            Fail::Forbidden(msg) => CrOutcome::Forbidden(msg),
         }
     }
 }
@@ -248,11 +301,12 @@ struct Answer {
 
 async fn run(
     t: &Target,
+    addr: SocketAddr,
     username: &str,
     password: &str,
     opts: &CrOptions,
 ) -> Result<CrOutcome, Fail> {
-    let mut sender = connect(t, opts).await?;
+    let mut sender = connect(t, addr, opts).await?;
     let first = send(&mut sender, t, None).await.map_err(Fail::Http)?;
     match first.status.as_u16() {
         200 | 204 => return Ok(CrOutcome::Accepted),
@@ -274,7 +328,7 @@ async fn run(
         };
         let reusable = !announces_close(&challenge) && !sender.is_closed();
         if !reusable {
-            sender = connect(t, opts).await?;
+            sender = connect(t, addr, opts).await?;
         }
         let answer = match send(&mut sender, t, Some(&authorization)).await {
             Ok(a) => a,
@@ -282,7 +336,7 @@ async fn run(
             // so (or while we were sending): retry once on a fresh one.
             Err(e) if reusable => {
                 tracing::debug!(host = %t.host_header, error = %e, "CR: connection lost after 401, reconnecting");
-                sender = connect(t, opts).await?;
+                sender = connect(t, addr, opts).await?;
                 send(&mut sender, t, Some(&authorization))
                     .await
                     .map_err(Fail::Http)?
@@ -300,13 +354,8 @@ async fn run(
     Ok(CrOutcome::AuthFailed)
 }
 
-async fn connect(t: &Target, opts: &CrOptions) -> Result<Sender, Fail> {
-    let tcp = match tokio::time::timeout(
-        opts.connect_timeout,
-        TcpStream::connect((t.host.as_str(), t.port)),
-    )
-    .await
-    {
+async fn connect(t: &Target, addr: SocketAddr, opts: &CrOptions) -> Result<Sender, Fail> {
+    let tcp = match tokio::time::timeout(opts.connect_timeout, TcpStream::connect(addr)).await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => return Err(Fail::Connect(e)),
         Err(_) => return Err(Fail::ConnectTimeout),
@@ -329,7 +378,11 @@ async fn handshake<S>(io: S, opts: &CrOptions) -> Result<Sender, Fail>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
+    // Header names as real CPEs expect them (`Authorization: Digest …`): embedded stacks
+    // such as easycwmp match them case-sensitively.
+    let (sender, conn) = hyper::client::conn::http1::Builder::new()
+        .title_case_headers(true)
+        .handshake(TokioIo::new(io))
         .await
         .map_err(Fail::Http)?;
     // The connection task ends when the CPE closes or when the sender is
@@ -587,6 +640,49 @@ pub fn udp_connection_request_message(
     format!(
         "GET http://{addr}?ts={ts}&id={id}&un={username}&cn={cnonce}&sig={sig} HTTP/1.1\r\nHost: {addr}\r\n\r\n"
     )
+}
+
+/// A UDP Connection Request as a CPE reads it (the fields of the request line's query).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UdpConnectionRequest {
+    pub ts: u64,
+    pub id: u32,
+    pub un: String,
+    pub cn: String,
+    pub sig: String,
+}
+
+/// The CPE side of Annex G: the fields of a `GET http://addr?ts=…&id=…&un=…&cn=…&sig=…`
+/// datagram, or `None` when it is not one (any field missing or unparsable). Checking the
+/// signature and replay is the CPE's business ([`udp_connection_request_signature`]).
+pub fn parse_udp_connection_request(msg: &[u8]) -> Option<UdpConnectionRequest> {
+    let text = std::str::from_utf8(msg).ok()?;
+    let line = text.lines().next()?;
+    let mut parts = line.split_whitespace();
+    if parts.next()? != "GET" {
+        return None;
+    }
+    let target = parts.next()?;
+    let query = target.split_once('?')?.1;
+    let (mut ts, mut id, mut un, mut cn, mut sig) = (None, None, None, None, None);
+    for kv in query.split('&') {
+        let (k, v) = kv.split_once('=')?;
+        match k {
+            "ts" => ts = v.parse().ok(),
+            "id" => id = v.parse().ok(),
+            "un" => un = Some(v.to_string()),
+            "cn" => cn = Some(v.to_string()),
+            "sig" => sig = Some(v.to_string()),
+            _ => {}
+        }
+    }
+    Some(UdpConnectionRequest {
+        ts: ts?,
+        id: id?,
+        un: un?,
+        cn: cn?,
+        sig: sig?,
+    })
 }
 
 /// Send a UDP Connection Request to `addr` (`host:port`, or `host` for port

@@ -156,6 +156,8 @@ pub enum Next {
     },
 }
 
+// One per session, moved rarely: boxing the outstanding request would save nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 enum State {
     /// InformResponse sent; the CPE may send its requests, then an empty POST.
@@ -185,29 +187,57 @@ pub struct Session {
     root_object: String,
 }
 
-/// How long a session may sit idle. A CPE may ask for more than `base` with its
-/// `<cwmp:SessionTimeout>` header, never for more than `max`: an abandoned session must not
-/// hold its device (and a session slot) for hours.
+/// Per-session settings: how long a session may sit idle, and how much one Inform may carry.
+///
+/// A CPE may ask for more than `base` with its `<cwmp:SessionTimeout>` header, never for
+/// more than `max`: an abandoned session must not hold its device (and a session slot) for
+/// hours.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Timeouts {
+pub struct SessionConfig {
     pub base: Duration,
     pub max: Duration,
+    pub inform: InformBounds,
+}
+
+/// What one Inform may carry; over a bound, the Inform is refused with a CWMP fault (8003
+/// for an oversized DeviceId field, 8004 for too many events or parameters) and nothing of
+/// it is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InformBounds {
+    /// Bytes of each DeviceId field (TR-069 allows 64; 256 leaves room for odd CPEs).
+    pub max_id_field_bytes: usize,
+    /// Events in one Inform (TR-069: at most 64).
+    pub max_events: usize,
+    /// Parameters in one Inform's ParameterList.
+    pub max_parameters: usize,
+}
+
+impl Default for InformBounds {
+    fn default() -> Self {
+        InformBounds {
+            max_id_field_bytes: 256,
+            max_events: 64,
+            max_parameters: 5_000,
+        }
+    }
 }
 
 /// The cap on a CPE's SessionTimeout when none is configured.
 pub const DEFAULT_MAX_SESSION_TIMEOUT: Duration = Duration::from_secs(300);
 
-impl From<Duration> for Timeouts {
-    /// `base`, capped at [`DEFAULT_MAX_SESSION_TIMEOUT`] (or `base` if larger).
+impl From<Duration> for SessionConfig {
+    /// `base`, capped at [`DEFAULT_MAX_SESSION_TIMEOUT`] (or `base` if larger), default
+    /// Inform bounds.
     fn from(base: Duration) -> Self {
-        Timeouts {
+        SessionConfig {
             base,
             max: DEFAULT_MAX_SESSION_TIMEOUT,
+            inform: InformBounds::default(),
         }
     }
 }
 
-impl Timeouts {
+impl SessionConfig {
     /// The idle timeout of a session whose CPE asked for `requested` seconds.
     pub fn effective(&self, requested: Option<u32>) -> Duration {
         let max = self.max.max(self.base);
@@ -234,9 +264,9 @@ impl Session {
         id: String,
         env: Envelope,
         now: Instant,
-        timeouts: impl Into<Timeouts>,
+        config: impl Into<SessionConfig>,
     ) -> Result<(Session, Step), StartError> {
-        let timeouts = timeouts.into();
+        let config = config.into();
         let Envelope { ns, header, body } = env;
         let inform = match body {
             Body::Rpc(Rpc::Inform(i)) => i,
@@ -266,6 +296,32 @@ impl Session {
             || inform.device_id.serial_number.trim().is_empty()
         {
             return Err(fault(8003, "DeviceId needs OUI and SerialNumber"));
+        }
+        let b = &config.inform;
+        let d = &inform.device_id;
+        if [&d.manufacturer, &d.oui, &d.product_class, &d.serial_number]
+            .iter()
+            .any(|f| f.len() > b.max_id_field_bytes)
+        {
+            return Err(fault(
+                8003,
+                &format!(
+                    "a DeviceId field is longer than {} bytes",
+                    b.max_id_field_bytes
+                ),
+            ));
+        }
+        if inform.event.len() > b.max_events {
+            return Err(fault(
+                8004,
+                &format!("more than {} events in one Inform", b.max_events),
+            ));
+        }
+        if inform.parameter_list.len() > b.max_parameters {
+            return Err(fault(
+                8004,
+                &format!("more than {} parameters in one Inform", b.max_parameters),
+            ));
         }
         // Version negotiation (checklist §1.7).
         let (version, reply_ns, use_version) = match &header.supported_cwmp_versions {
@@ -300,7 +356,7 @@ impl Session {
                 (v.to_string(), ns.clone(), None)
             }
         };
-        let timeout = timeouts.effective(header.session_timeout);
+        let timeout = config.effective(header.session_timeout);
         let info = inform_info(&inform, &reply_ns, &version);
         let response = Envelope {
             ns: reply_ns.clone(),
@@ -364,12 +420,17 @@ impl Session {
     /// Marks the session aborted (timeout or transport error). Returns what to persist: the
     /// outstanding task, whose outcome is unknown, goes back for a retry.
     pub fn abort(&mut self, reason: &str) -> Vec<Persist> {
+        self.abort_with(faults::SESSION_ABORTED, reason)
+    }
+
+    /// [`abort`](Self::abort), recording `code` (a [`faults`] code) on the outstanding task.
+    pub fn abort_with(&mut self, code: u32, reason: &str) -> Vec<Persist> {
         let prev = std::mem::replace(&mut self.state, State::Done);
         match prev {
             State::AwaitResponse { task, .. } => vec![Persist::Results {
                 tasks: vec![TaskOutcome::Fault {
                     id: task.id,
-                    code: faults::SESSION_ABORTED,
+                    code,
                     message: format!("session aborted, outcome unknown: {reason}"),
                     detail: Value::Null,
                     retryable: true,
@@ -590,7 +651,7 @@ impl Session {
                 vec![],
                 Body::Fault(Fault::acs(
                     8000,
-                    &format!("Method not supported: {}", other.method_name()),
+                    format!("Method not supported: {}", other.method_name()),
                 )),
             ),
         };

@@ -480,37 +480,9 @@ fn reboot_add_object_cdus_8_10_to_8_12() {
 // Real captures in the shared golden directory
 // ---------------------------------------------------------------------------
 
-/// `KEELSON_SHARED`, else the first ancestor of the crate dir that has a
-/// `shared/golden` child (CI clones the repo with `shared/` beside it).
-fn shared_dir() -> Option<PathBuf> {
-    if let Ok(p) = std::env::var("KEELSON_SHARED") {
-        let p = PathBuf::from(p);
-        if p.join("golden").is_dir() {
-            return Some(p);
-        }
-    }
-    let mut dir = Some(Path::new(env!("CARGO_MANIFEST_DIR")));
-    while let Some(d) = dir {
-        let cand = d.join("shared");
-        if cand.join("golden").is_dir() {
-            return Some(cand);
-        }
-        dir = d.parent();
-    }
-    None
-}
-
+/// `shared/golden/cwmp/<sub>`, or a SKIP (a failure under `CI=true`).
 fn golden_cwmp(sub: &str) -> Option<PathBuf> {
-    let Some(shared) = shared_dir() else {
-        println!("SKIP: shared golden directory not found (set KEELSON_SHARED)");
-        return None;
-    };
-    let p = shared.join("golden/cwmp").join(sub);
-    if !p.is_dir() {
-        println!("SKIP: {} not found", p.display());
-        return None;
-    }
-    Some(p)
+    testkit::shared_or_skip(&format!("golden/cwmp/{sub}"), "CWMP golden captures")
 }
 
 fn sorted_files(dir: &Path, ext: &str) -> Vec<PathBuf> {

@@ -178,6 +178,16 @@ pub(crate) struct RawSyntax {
 /// Parses a whole document.
 pub(crate) fn parse_document(src: &[u8], file: &Path) -> Result<Doc, DmError> {
     check_utf8(src, file)?;
+    xmlguard::check(src, &xmlguard::Bounds::default()).map_err(|e| DmError::Xml {
+        file: file.to_path_buf(),
+        line: src
+            .get(..e.offset)
+            .map_or(1, |b| b.iter().filter(|&&c| c == b'\n').count())
+            .saturating_add(1)
+            .try_into()
+            .unwrap_or(u32::MAX),
+        message: e.to_string(),
+    })?;
     let mut p = Parser {
         x: Xml::new(src, file),
     };

@@ -363,6 +363,13 @@ pub fn parse_xml(bytes: &[u8], limits: &DocLimits) -> Result<Document, DocError>
     if text.trim().is_empty() {
         return Err(DocError::Empty);
     }
+    xmlguard::check(text.as_bytes(), &xmlguard::Bounds::default()).map_err(|e| {
+        DocError::LimitExceeded {
+            at: Position::Byte(e.offset),
+            what: e.what,
+            limit: e.limit,
+        }
+    })?;
     XmlParser::new(&text, limits).run()
 }
 

@@ -389,12 +389,12 @@ mod imp {
                 Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
                 r = listener.accept() => match r {
                     Ok((conn, peer)) => {
-                        if tasks.len() >= cfg.max_connections {
-                            tracing::warn!(%peer, "IPDR SCTP connection refused: too many connections");
+                        let Ok(slot) = cfg.admission.admit(peer.ip(), 0, None) else {
                             continue;
-                        }
+                        };
                         let (cfg, sink, mut shutdown) = (cfg.clone(), sink.clone(), shutdown.clone());
                         tasks.spawn(async move {
+                            let _slot = slot;
                             let exporter = exporter_name(cfg.exporter_naming, peer);
                             let link = SctpLink::new(conn);
                             run_and_log(&link, exporter.clone(), Direction::Inbound, &cfg, &*sink, &mut shutdown).await;

@@ -147,14 +147,15 @@ pub async fn serve(
             }
             r = listener.accept() => match r {
                 Ok((stream, peer)) => {
-                    if tasks.len() >= cfg.max_connections {
-                        tracing::warn!(%peer, max = cfg.max_connections, "IPDR connection refused: too many connections");
+                    // Refusals are logged (rate-limited) and counted by the registry.
+                    let Ok(slot) = cfg.admission.admit(peer.ip(), 0, None) else {
                         drop(stream);
                         continue;
-                    }
+                    };
                     let _ = stream.set_nodelay(true);
                     let (cfg, sink, mut shutdown) = (cfg.clone(), sink.clone(), shutdown.clone());
                     tasks.spawn(async move {
+                        let _slot = slot;
                         let exporter = exporter_name(cfg.exporter_naming, peer);
                         tracing::debug!(exporter = &*exporter, %peer, "IPDR exporter connected (TCP)");
                         let link = TcpLink(stream);

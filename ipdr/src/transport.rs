@@ -189,8 +189,10 @@ pub struct TransportConfig {
     pub reconnect_max: Duration,
     /// Dialling: limit for one connection attempt.
     pub connect_attempt_timeout: Duration,
-    /// Accepting: connections above this number are closed at once.
-    pub max_connections: usize,
+    /// Accepting: who may connect in (allow-list of peer networks) and how many at once
+    /// (per peer address and in total). A refused connection is closed at once, logged and
+    /// counted. Shared by the TCP and SCTP listeners of one configuration.
+    pub admission: Arc<admission::Registry>,
     pub exporter_naming: ExporterNaming,
     /// Bytes read per socket read.
     pub read_buffer: usize,
@@ -210,7 +212,13 @@ impl Default for TransportConfig {
             reconnect_min: Duration::from_secs(1),
             reconnect_max: Duration::from_secs(60),
             connect_attempt_timeout: Duration::from_secs(10),
-            max_connections: 10_000,
+            admission: admission::Registry::new(
+                "ipdr",
+                admission::Caps {
+                    per_address: 10_000,
+                    total: 10_000,
+                },
+            ),
             exporter_naming: ExporterNaming::PeerIp,
             read_buffer: 64 * 1024,
         }

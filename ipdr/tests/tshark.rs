@@ -38,7 +38,7 @@
 //!   requestNumber.
 
 use std::collections::BTreeMap;
-use std::io::{ErrorKind, Write};
+use std::io::ErrorKind;
 use std::net::Ipv4Addr;
 use std::path::Path;
 use std::process::Command;
@@ -770,10 +770,9 @@ fn tshark_dissects_our_conversation() {
     let Some(packets) = tshark(tmp.path(), &pcap) else {
         // Written to the stream itself, not through eprintln!, so that libtest's output
         // capture does not hide it.
-        let _ = writeln!(
-            std::io::stderr(),
-            "SKIP: tshark not installed (not on PATH); install it (apt-get install tshark) \
-             to check our IPDR/SP bytes against Wireshark's dissector"
+        testkit::skip(
+            "tshark not installed (not on PATH); install it (apt-get install tshark) \
+             to check our IPDR/SP bytes against Wireshark's dissector",
         );
         return;
     };

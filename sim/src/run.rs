@@ -229,7 +229,15 @@ pub async fn run(args: SimArgs) -> anyhow::Result<()> {
                 print!("{}", report.table());
             }
             if report.sessions_ok == 0 {
-                bail!("no session completed ({} failed)", report.sessions_failed);
+                let why = report.failures.iter().max_by_key(|(_, n)| **n).map_or_else(
+                    || "no session was attempted".to_string(),
+                    |(r, n)| format!("{n}× {r}"),
+                );
+                bail!(
+                    "no session completed against {} ({} failed; most common: {why})",
+                    report.acs_url,
+                    report.sessions_failed
+                );
             }
             Ok(())
         }
@@ -1127,45 +1135,7 @@ async fn serve_cr_http(listener: TcpListener, dev: Arc<SimDevice>, ctx: Arc<RunC
     }
 }
 
-/// A parsed Annex G UDP Connection Request.
-#[derive(Debug, PartialEq, Eq)]
-struct UdpCr {
-    ts: u64,
-    id: u32,
-    un: String,
-    cn: String,
-    sig: String,
-}
-
-fn parse_udp_cr(msg: &[u8]) -> Option<UdpCr> {
-    let text = std::str::from_utf8(msg).ok()?;
-    let line = text.lines().next()?;
-    let mut parts = line.split_whitespace();
-    if parts.next()? != "GET" {
-        return None;
-    }
-    let target = parts.next()?;
-    let query = target.split_once('?')?.1;
-    let (mut ts, mut id, mut un, mut cn, mut sig) = (None, None, None, None, None);
-    for kv in query.split('&') {
-        let (k, v) = kv.split_once('=')?;
-        match k {
-            "ts" => ts = v.parse().ok(),
-            "id" => id = v.parse().ok(),
-            "un" => un = Some(v.to_string()),
-            "cn" => cn = Some(v.to_string()),
-            "sig" => sig = Some(v.to_string()),
-            _ => {}
-        }
-    }
-    Some(UdpCr {
-        ts: ts?,
-        id: id?,
-        un: un?,
-        cn: cn?,
-        sig: sig?,
-    })
-}
+use acs::connreq::{parse_udp_connection_request as parse_udp_cr, UdpConnectionRequest as UdpCr};
 
 /// Annex G checks: username, HMAC-SHA1 signature (either hex case), no
 /// replay (`id` differs from the last accepted, `ts` not older).

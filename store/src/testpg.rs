@@ -341,7 +341,11 @@ impl std::fmt::Debug for TestPg {
 }
 
 /// Printed even under libtest's output capture (which only sees `print!`).
+/// Under `CI=true` a missing PostgreSQL fails the run instead: CI must not pass by skipping.
 fn skip_notice() {
+    if std::env::var("CI").is_ok_and(|v| v.eq_ignore_ascii_case("true") || v == "1") {
+        panic!("CI=true and no PostgreSQL server binaries (initdb, pg_ctl, postgres) were found: install postgresql");
+    }
     let _ = writeln!(std::io::stderr(), "SKIP: PostgreSQL tests: no initdb found");
 }
 

@@ -628,6 +628,8 @@ pub struct FileRow {
     pub size: i64,
     pub sha256: String,
     pub content_type: String,
+    /// Where the content lives on the server: never shown through the API.
+    #[serde(skip_serializing)]
     pub stored_path: String,
     /// Set for files a device uploaded to us.
     pub device_id: Option<String>,

@@ -27,6 +27,11 @@ pub struct AppState {
     pub public_url: String,
     /// Broadband Forum data models (built-in plus `datamodel.dirs`).
     pub dm: datamodel::Registry,
+    /// Open connections of the CWMP listeners and of the northbound listener.
+    pub cwmp_conns: Arc<crate::conns::Registry>,
+    pub nbi_conns: Arc<crate::conns::Registry>,
+    /// The IPDR/SP listeners' admission (allow-list and caps).
+    pub ipdr_conns: Arc<crate::conns::Registry>,
 }
 
 /// Per-TCP-connection facts, attached by `on_connect` and read by the CWMP handler.
@@ -60,28 +65,48 @@ pub fn certificate_names(der: &[u8]) -> Vec<String> {
     names
 }
 
-fn on_connect(conn: &dyn Any, ext: &mut Extensions) {
-    let id = NEXT_CONN.fetch_add(1, Ordering::Relaxed);
-    if let Some(tls) = conn
-        .downcast_ref::<actix_tls::accept::rustls_0_23::TlsStream<actix_web::rt::net::TcpStream>>()
-    {
-        let client_cert = tls
-            .get_ref()
-            .1
-            .peer_certificates()
-            .and_then(|c| c.first())
-            .map(|c| Arc::from(certificate_names(c)));
+/// The CWMP listeners' `on_connect`: admission under the connection caps (the close hook
+/// detaches the connection's session), then the connection facts handlers read.
+fn cwmp_on_connect(
+    state: &Arc<AppState>,
+) -> impl Fn(&dyn Any, &mut Extensions) + Send + Sync + 'static {
+    let registry = state.cwmp_conns.clone();
+    let hook: crate::conns::CloseHook = {
+        let state = Arc::downgrade(state);
+        Arc::new(move |id| {
+            if let Some(state) = state.upgrade() {
+                state.sessions.connection_closed(id);
+            }
+        })
+    };
+    move |conn, ext| {
+        let id = NEXT_CONN.fetch_add(1, Ordering::Relaxed);
+        crate::conns::admit_connection(&registry, conn, ext, id, Some(hook.clone()));
+        let tls = conn
+            .downcast_ref::<actix_tls::accept::rustls_0_23::TlsStream<actix_web::rt::net::TcpStream>>();
+        let client_cert = tls.and_then(|tls| {
+            tls.get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|c| c.first())
+                .map(|c| Arc::from(certificate_names(c)))
+        });
         ext.insert(ConnInfo {
             id,
-            tls: true,
+            tls: tls.is_some(),
             client_cert,
         });
-    } else {
-        ext.insert(ConnInfo {
-            id,
-            tls: false,
-            client_cert: None,
-        });
+    }
+}
+
+/// The northbound listener's `on_connect`: admission under its connection caps.
+fn nbi_on_connect(
+    state: &Arc<AppState>,
+) -> impl Fn(&dyn Any, &mut Extensions) + Send + Sync + 'static {
+    let registry = state.nbi_conns.clone();
+    move |conn, ext| {
+        let id = NEXT_CONN.fetch_add(1, Ordering::Relaxed);
+        crate::conns::admit_connection(&registry, conn, ext, id, None);
     }
 }
 
@@ -100,10 +125,20 @@ pub fn redact_url(url: &str) -> String {
 }
 
 pub async fn build_state(cfg: Config) -> anyhow::Result<Arc<AppState>> {
-    std::fs::create_dir_all(&cfg.data_dir)
+    // Everything in the data directory is this user's alone: the database holds CPE and
+    // connection-request credentials, the files directory what CPEs uploaded.
+    crate::files::create_private_dir(&cfg.data_dir)
         .with_context(|| format!("creating data directory {}", cfg.data_dir.display()))?;
-    std::fs::create_dir_all(cfg.files_dir())?;
+    crate::files::create_private_dir(&cfg.files_dir())
+        .with_context(|| format!("creating {}", cfg.files_dir().display()))?;
     let url = cfg.effective_database_url();
+    if cfg.database_url.is_empty() {
+        make_private_if_present(&[
+            cfg.data_dir.join("keelson.db"),
+            cfg.data_dir.join("keelson.db-wal"),
+            cfg.data_dir.join("keelson.db-shm"),
+        ])?;
+    }
     let store_opts = store::StoreOptions {
         sqlite_fsync_commits: cfg.sqlite_fsync,
         ..store::StoreOptions::default()
@@ -169,7 +204,6 @@ pub async fn build_state(cfg: Config) -> anyhow::Result<Arc<AppState>> {
         "data models ready"
     );
     Ok(Arc::new(AppState {
-        cfg,
         store,
         sessions: Sessions::default(),
         auth,
@@ -178,7 +212,50 @@ pub async fn build_state(cfg: Config) -> anyhow::Result<Arc<AppState>> {
         cr,
         public_url,
         dm,
+        cwmp_conns: crate::conns::Registry::new(
+            "cwmp",
+            crate::conns::Caps {
+                per_address: cfg.cwmp.max_connections_per_address,
+                total: cfg.cwmp.max_connections,
+            },
+        ),
+        nbi_conns: crate::conns::Registry::new(
+            "nbi",
+            crate::conns::Caps {
+                per_address: cfg.nbi.max_connections_per_address,
+                total: cfg.nbi.max_connections,
+            },
+        ),
+        ipdr_conns: cfg.ipdr.admission(),
+        cfg,
     }))
+}
+
+/// Files this process creates from now on (the database, uploads, certificates) are private
+/// to its user.
+pub fn private_umask() {
+    #[cfg(unix)]
+    // SAFETY: umask(2) only sets the process's file-creation mask.
+    unsafe {
+        libc::umask(0o077);
+    }
+}
+
+/// Files an older version created readable by others become 0600.
+fn make_private_if_present(paths: &[std::path::PathBuf]) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    for p in paths {
+        use std::os::unix::fs::PermissionsExt;
+        match std::fs::metadata(p) {
+            Ok(m) if m.permissions().mode() & 0o077 != 0 => {
+                std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o600))
+                    .with_context(|| format!("making {} private", p.display()))?;
+                tracing::info!(file = %p.display(), "made private (0600)");
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// Seals CPE passwords an older version stored in clear (Digest HA1 for the configured
@@ -266,6 +343,12 @@ pub async fn reclaim(state: &AppState, restarted: bool) {
 }
 
 pub async fn serve(cfg: Config) -> anyhow::Result<()> {
+    private_umask();
+    // Thousands of CPE connections need descriptors; the soft limit is often 1024.
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(n) => tracing::debug!(limit = n, "open-file limit"),
+        Err(e) => tracing::warn!(error = %e, "could not raise the open-file limit"),
+    }
     let state = build_state(cfg).await?;
     // Whatever this node's previous run had on the wire died with it.
     reclaim(&state, true).await;
@@ -278,18 +361,23 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     // One CWMP server per listener (HTTP, HTTPS); TLS when a rustls config is given.
     let cwmp_server = |listen: &str, tls: Option<rustls::ServerConfig>| -> anyhow::Result<Server> {
         let d = data.clone();
+        let c = &cfg.cwmp;
         let builder = HttpServer::new(move || {
             App::new()
                 .wrap(CatchPanic(Listener::Cwmp))
                 .app_data(d.clone())
                 .configure(crate::cwmp::routes)
         })
-        .on_connect(on_connect)
+        .on_connect(cwmp_on_connect(&state))
         .tcp_nodelay(true)
         .workers(workers)
-        .max_connections(100_000)
-        .keep_alive(Duration::from_secs(cfg.cwmp.session_timeout_secs.max(30)))
-        .client_request_timeout(Duration::from_secs(30))
+        .max_connections(c.max_connections.max(1))
+        // An open session may idle between POSTs up to its base timeout.
+        .keep_alive(Duration::from_secs(
+            c.idle_timeout_secs.max(c.session_timeout_secs).max(1),
+        ))
+        .client_request_timeout(Duration::from_secs(c.header_timeout_secs.max(1)))
+        .client_disconnect_timeout(Duration::from_secs(2))
         .shutdown_timeout(5);
         let listener = cwmp_listener(listen)?;
         let builder = match tls {
@@ -321,13 +409,22 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     }
     {
         let d = data.clone();
+        let site = Arc::new(crate::site::SitePolicy::from_config(cfg));
         let srv = HttpServer::new(move || {
             App::new()
                 .wrap(CatchPanic(Listener::Nbi))
+                .wrap(actix_web::middleware::from_fn(crate::site::guard(
+                    site.clone(),
+                )))
                 .app_data(d.clone())
                 .configure(crate::nbi::routes)
         })
+        .on_connect(nbi_on_connect(&state))
         .workers(1)
+        .max_connections(cfg.nbi.max_connections.max(1))
+        .keep_alive(Duration::from_secs(cfg.nbi.idle_timeout_secs.max(1)))
+        .client_request_timeout(Duration::from_secs(cfg.nbi.header_timeout_secs.max(1)))
+        .client_disconnect_timeout(Duration::from_secs(2))
         .tcp_nodelay(true)
         .shutdown_timeout(5)
         .bind(&cfg.nbi.listen)
@@ -341,6 +438,9 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     // The IPDR collector runs on its own runtime so bulk data never competes with the CWMP
     // workers' event loops.
     let (ipdr_stop, ipdr_shutdown) = ipdr::transport::Shutdown::new();
+    // The thread says whether its listeners are up; a listener that cannot bind fails the
+    // start (before anything reports healthy) instead of logging at shutdown.
+    let (ipdr_ready, ipdr_started) = tokio::sync::oneshot::channel::<Result<(), String>>();
     let ipdr_thread = {
         let state = state.clone();
         std::thread::Builder::new()
@@ -371,13 +471,29 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
                             )
                         })))
                     });
-                    crate::collector::start(state, ipdr_shutdown.clone()).await?;
+                    if let Err(e) = crate::collector::start(state, ipdr_shutdown.clone()).await {
+                        let _ = ipdr_ready.send(Err(format!("{e:#}")));
+                        return Err(e);
+                    }
+                    let _ = ipdr_ready.send(Ok(()));
                     let mut wait = ipdr_shutdown;
                     wait.requested().await;
                     Ok(())
                 })
             })?
     };
+
+    match ipdr_started.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => anyhow::bail!("{e}"),
+        Err(_) => {
+            // The thread ended without a word: it could not build its runtime.
+            match ipdr_thread.join() {
+                Ok(Err(e)) => return Err(e.context("starting the IPDR collector")),
+                _ => anyhow::bail!("the IPDR collector thread stopped while starting"),
+            }
+        }
+    }
 
     // Abort sessions that went idle (checklist §1.4).
     let sweeper = {
@@ -391,7 +507,7 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
                     tick.tick().await;
                     crate::cwmp::sweep_expired(&state).await;
                     n = n.wrapping_add(1);
-                    if n % 5 == 0 {
+                    if n.is_multiple_of(5) {
                         reclaim(&state, false).await;
                     }
                 }

@@ -7,7 +7,7 @@ use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use std::collections::HashMap;
 
-use crate::app::{AppState, ConnInfo};
+use crate::app::AppState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/bulkdata", web::post().to(receive))
@@ -49,64 +49,78 @@ async fn receive(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_string();
-    // IPDR documents (TR-232 File/XML or XDR encodings) name their devices themselves.
+    // IPDR documents (TR-232 File/XML or XDR encodings) name their devices themselves; with
+    // CPE authentication on, the query still names the device that posts (and whose
+    // credentials are checked), and the document may carry only its reports.
     let document = is_ipdr_document(&content_type);
-    let (oui, sn) = match (q.get("oui"), q.get("sn")) {
-        (Some(o), Some(s)) => (o.as_str(), s.as_str()),
-        _ if document => ("", ""),
+    let auth_on = state.auth.is_some();
+    let device_id = match (q.get("oui"), q.get("sn")) {
+        (Some(oui), Some(sn)) if !oui.is_empty() && !sn.is_empty() => {
+            let pc = q.get("pc").map(String::as_str).unwrap_or_default();
+            Some(ids::canonical_device_id(oui, pc, sn))
+        }
+        _ if document && !auth_on => None,
         _ => {
             tracing::warn!(remote = ?req.peer_addr(), "bulk-data report without oui/sn");
-            return bad(
+            return crate::cwmp::without_body(bad(
                 StatusCode::BAD_REQUEST,
-                "query parameters oui and sn are required",
-            );
+                "query parameters oui and sn are required (they name the reporting device)",
+            ));
         }
     };
-    let device_id = if sn.is_empty() {
-        String::new()
-    } else {
-        let pc = q.get("pc").map(String::as_str).unwrap_or_default();
-        ids::canonical_device_id(oui, pc, sn)
-    };
-    let conn = req.conn_data::<ConnInfo>().cloned().unwrap_or(ConnInfo {
-        id: 0,
-        tls: false,
-        client_cert: None,
-    });
-    // Read the body before answering, even with a 401, so the connection stays usable.
+    let conn = crate::cwmp::conn_info(&req);
+    // Authenticate before reading a byte of the body: a 401 closes the connection with the
+    // body unread.
+    if let Some(id) = &device_id {
+        if let Some(resp) = crate::cwmp::authenticate(&state, &req, &conn, id).await {
+            return crate::cwmp::without_body(resp);
+        }
+    }
+    let device_label = device_id.as_deref().unwrap_or("");
     let limit = if document {
         state.cfg.ipdr.max_document_bytes
     } else {
         state.limits.max_body_bytes
     };
-    let body = match crate::cwmp::read_body(&req, payload, limit).await {
+    let timeout = std::time::Duration::from_secs(state.cfg.cwmp.body_timeout_secs.max(1));
+    let body = match crate::body::read(&req, payload, limit, timeout).await {
         Ok(b) => b,
-        Err(resp) => {
-            tracing::warn!(device = %device_id, status = %resp.status(), "bulk-data body refused");
+        Err(e) => {
+            let resp = e.response();
+            tracing::warn!(device = %device_label, status = %resp.status(), error = ?e, "bulk-data body refused");
             return resp;
         }
     };
-    if let Some(resp) = crate::cwmp::authenticate(&state, &req, &conn, &device_id).await {
-        return resp;
-    }
     if document {
-        return match crate::ipdrdoc::ingest(&state.store, body.to_vec(), limit, "http").await {
+        let only = device_id.as_deref();
+        return match crate::ipdrdoc::ingest(&state.store, body.to_vec(), limit, "http", only).await
+        {
             Ok(_) => HttpResponse::NoContent().finish(),
             Err(crate::ipdrdoc::IngestError::Invalid(reason)) => {
-                tracing::warn!(device = %device_id, %reason, "IPDR document refused");
+                tracing::warn!(device = %device_label, %reason, "IPDR document refused");
                 bad(
                     StatusCode::BAD_REQUEST,
                     format!("invalid IPDR document: {reason}"),
                 )
             }
+            Err(crate::ipdrdoc::IngestError::Forbidden(reason)) => {
+                tracing::warn!(device = %device_label, %reason, "IPDR document naming other devices refused");
+                bad(StatusCode::FORBIDDEN, reason)
+            }
             Err(e) => {
-                tracing::error!(device = %device_id, error = %e, "storing IPDR document failed");
+                tracing::error!(device = %device_label, error = %e, "storing IPDR document failed");
                 HttpResponse::ServiceUnavailable()
                     .insert_header((header::RETRY_AFTER, "30"))
                     .finish()
             }
         };
     }
+    let Some(device_id) = device_id else {
+        return bad(
+            StatusCode::BAD_REQUEST,
+            "query parameters oui and sn are required",
+        );
+    };
     let content_type = content_type.as_str();
     let format = req
         .headers()

@@ -345,7 +345,10 @@ pub async fn start(
     if !cfg.enabled {
         return Ok(());
     }
-    let tcfg = Arc::new(cfg.transport());
+    let tcfg = Arc::new(ipdr::TransportConfig {
+        admission: state.ipdr_conns.clone(),
+        ..cfg.transport()
+    });
     let sink: Arc<dyn RecordSink> =
         Arc::new(StoreSink::new(state.store.clone(), cfg.exporters.clone()));
     if !cfg.listen.is_empty() {

@@ -84,6 +84,12 @@ pub struct IpdrConfig {
     pub max_pending_records: usize,
     /// Inbound connections above this number are closed at once.
     pub max_connections: usize,
+    /// Inbound connections from one address above this number are closed at once.
+    pub max_connections_per_address: usize,
+    /// Networks exporters may connect in from (default: loopback only), e.g.
+    /// `["127.0.0.0/8", "10.20.0.0/16"]`; `["0.0.0.0/0", "::/0"]` admits any address.
+    /// Connections from elsewhere are closed at once, logged and counted.
+    pub allow: Vec<ipnet::IpNet>,
     /// Template fields to collect (names, with or without their namespace prefix): when set,
     /// the collector narrows each template with MODIFY_TEMPLATE to these fields. Empty: all.
     pub only_fields: Vec<String>,
@@ -112,7 +118,15 @@ impl Default for IpdrConfig {
             max_message_bytes: c.max_message_len,
             max_batch_records: t.max_batch_records,
             max_pending_records: t.max_pending_records,
-            max_connections: t.max_connections,
+            max_connections: t.admission.caps().total,
+            max_connections_per_address: 256,
+            allow: vec![
+                ipnet::IpNet::V4(ipnet::Ipv4Net::new_assert(std::net::Ipv4Addr::LOCALHOST, 8)),
+                ipnet::IpNet::V6(ipnet::Ipv6Net::new_assert(
+                    std::net::Ipv6Addr::LOCALHOST,
+                    128,
+                )),
+            ],
             only_fields: Vec::new(),
             except_fields: Vec::new(),
             watch_dir: String::new(),
@@ -123,6 +137,18 @@ impl Default for IpdrConfig {
 }
 
 impl IpdrConfig {
+    /// A connection registry with these caps and allow-list.
+    pub fn admission(&self) -> std::sync::Arc<admission::Registry> {
+        admission::Registry::with_allow(
+            "ipdr",
+            admission::Caps {
+                per_address: self.max_connections_per_address,
+                total: self.max_connections,
+            },
+            self.allow.clone(),
+        )
+    }
+
     /// The transport settings these options give.
     pub fn transport(&self) -> ipdr::TransportConfig {
         let d = ipdr::TransportConfig::default();
@@ -143,7 +169,7 @@ impl IpdrConfig {
             collector: std::sync::Arc::new(collector),
             max_batch_records: self.max_batch_records.max(1),
             max_pending_records: self.max_pending_records.max(self.max_batch_records.max(1)),
-            max_connections: self.max_connections.max(1),
+            admission: self.admission(),
             ..d
         }
     }
@@ -215,7 +241,23 @@ pub struct CwmpConfig {
     pub keep_alive_after_session: bool,
     /// Concurrent sessions above which new Informs get 503 + Retry-After.
     pub max_sessions: usize,
+    /// Open connections accepted on each CWMP listener, in total and from one address; a
+    /// connection over either cap is closed at once (logged and counted). Raise the
+    /// per-address cap when many CPEs share an address (carrier-grade NAT).
+    pub max_connections: usize,
+    pub max_connections_per_address: usize,
+    /// A request's head must arrive within this many seconds of the connection (or of the
+    /// previous response), its body within `body_timeout_secs`; an idle keep-alive
+    /// connection is closed after `idle_timeout_secs`.
+    pub header_timeout_secs: u64,
+    pub body_timeout_secs: u64,
+    pub idle_timeout_secs: u64,
     pub retry_after_secs: u64,
+    /// What one Inform may carry (bytes per DeviceId field, events, parameters); over a
+    /// bound, the Inform is answered with fault 8003 or 8004 and nothing is stored.
+    pub max_device_id_field_bytes: usize,
+    pub max_inform_events: usize,
+    pub max_inform_parameters: usize,
     /// `none` (the default: every CPE is accepted, and a warning says so at start) or
     /// `digest` (HTTP Digest; Basic is also accepted over TLS).
     pub auth: AuthMode,
@@ -246,6 +288,17 @@ pub enum AuthMode {
 #[serde(default, deny_unknown_fields)]
 pub struct NbiConfig {
     pub listen: String,
+    /// As for `[cwmp]`: connection caps and request timeouts of the northbound listener.
+    pub max_connections: usize,
+    pub max_connections_per_address: usize,
+    pub header_timeout_secs: u64,
+    pub body_timeout_secs: u64,
+    pub idle_timeout_secs: u64,
+    /// Host names the northbound API answers to (the `Host` header), besides IP addresses,
+    /// `localhost`, this machine's host name, `cwmp.tls_hostnames` and the host of
+    /// `cwmp.public_url`; a request for any other name gets 421 (a defence against DNS
+    /// rebinding). `["*"]` accepts any name.
+    pub hosts: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -258,6 +311,9 @@ pub struct ConnectionRequestConfig {
     pub min_interval_secs: u64,
     pub timeout_secs: u64,
     pub allow_basic: bool,
+    /// Networks (CIDR) connection requests may be sent to besides the address each device
+    /// last informed from, e.g. the management VLAN behind a NAT that hides the CPEs.
+    pub allow_networks: Vec<ipnet::IpNet>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -304,7 +360,15 @@ impl Default for CwmpConfig {
             completion_timeout_secs: 24 * 3600,
             keep_alive_after_session: false,
             max_sessions: 20_000,
+            max_connections: 100_000,
+            max_connections_per_address: 1_000,
+            header_timeout_secs: 10,
+            body_timeout_secs: 60,
+            idle_timeout_secs: 30,
             retry_after_secs: 30,
+            max_device_id_field_bytes: 256,
+            max_inform_events: 64,
+            max_inform_parameters: 5_000,
             auth: AuthMode::None,
             realm: "Keelson".into(),
             username: String::new(),
@@ -322,6 +386,12 @@ impl Default for NbiConfig {
     fn default() -> Self {
         NbiConfig {
             listen: "127.0.0.1:7557".into(),
+            max_connections: 1_024,
+            max_connections_per_address: 256,
+            header_timeout_secs: 10,
+            body_timeout_secs: 300,
+            idle_timeout_secs: 60,
+            hosts: Vec::new(),
         }
     }
 }
@@ -334,6 +404,7 @@ impl Default for ConnectionRequestConfig {
             min_interval_secs: 5,
             timeout_secs: 15,
             allow_basic: false,
+            allow_networks: Vec::new(),
         }
     }
 }
@@ -394,6 +465,9 @@ pub enum ConfigError {
         reason: String,
     },
 }
+
+/// What a secret is printed as.
+pub const REDACTED: &str = "<redacted>";
 
 /// Longest bulk-data retention accepted (100 years).
 pub const MAX_RETENTION_DAYS: u32 = 36_500;
@@ -471,6 +545,13 @@ impl Config {
                 reason: format!("at most {MAX_RETENTION_DAYS} days (0 keeps everything)"),
             });
         }
+        if self.ipdr.enabled && self.ipdr.allow.is_empty() {
+            return Err(ConfigError::OutOfRange {
+                field: "ipdr.allow",
+                value: "[]".into(),
+                reason: "no exporter could connect; list the exporters' networks, or [\"0.0.0.0/0\", \"::/0\"] to admit any address".into(),
+            });
+        }
         Ok(())
     }
 
@@ -509,6 +590,22 @@ impl Config {
         self.data_dir.join("files")
     }
 
+    /// The configuration with every secret replaced by `<redacted>` (passwords, the nonce
+    /// secret, the database URL's password): what `keelson config` prints.
+    pub fn redacted(&self) -> Config {
+        let hide = |s: &mut String| {
+            if !s.is_empty() {
+                *s = REDACTED.into();
+            }
+        };
+        let mut c = self.clone();
+        hide(&mut c.cwmp.password);
+        hide(&mut c.cwmp.nonce_secret);
+        hide(&mut c.connection_request.password);
+        c.database_url = crate::app::redact_url(&c.database_url);
+        c
+    }
+
     /// How long a running task is leased to this node: longer than any session may idle.
     pub fn task_lease_secs(&self) -> u64 {
         self.cwmp
@@ -523,6 +620,15 @@ impl Config {
             self.node_id = host_name().unwrap_or_else(|| "keelson".into());
         }
     }
+}
+
+/// The machine's host name, if it has one.
+pub fn host_name() -> Option<String> {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .ok()?;
+    let name = name.trim();
+    (!name.is_empty()).then(|| name.to_string())
 }
 
 #[cfg(test)]
@@ -611,13 +717,4 @@ mod tests {
             .fields
             .keeps("X"));
     }
-}
-
-/// The machine's host name, if it has one.
-fn host_name() -> Option<String> {
-    let name = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
-        .ok()?;
-    let name = name.trim();
-    (!name.is_empty()).then(|| name.to_string())
 }

@@ -16,6 +16,8 @@ pub struct CrManager {
     min_interval: Duration,
     username: String,
     password: String,
+    /// Networks connection requests may go to besides the address a device informed from.
+    allow_networks: Vec<ipnet::IpNet>,
     udp: tokio::sync::OnceCell<tokio::net::UdpSocket>,
 }
 
@@ -23,7 +25,8 @@ pub struct CrManager {
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct CrReport {
     /// `accepted`, `in_session`, `rate_limited`, `no_url`, `auth_failed`, `busy`, `refused`,
-    /// `timeout`, `udp_sent`, `error`.
+    /// `timeout`, `forbidden` (the URL is not where the device informed from), `udp_sent`,
+    /// `error`.
     pub result: String,
     pub detail: String,
 }
@@ -44,6 +47,22 @@ pub struct CrTarget<'a> {
     pub udp_address: Option<&'a str>,
     pub username: Option<&'a str>,
     pub password: Option<&'a str>,
+    /// Where the device last informed from (`ip:port`): connection requests go there only.
+    pub informed_from: Option<&'a str>,
+}
+
+/// The IP of an `ip:port` (or bare IP) string.
+fn ip_of(addr: &str) -> Option<std::net::IpAddr> {
+    addr.parse::<std::net::SocketAddr>()
+        .map(|a| a.ip())
+        .or_else(|_| addr.parse::<std::net::IpAddr>())
+        .ok()
+        .map(|ip| match ip {
+            std::net::IpAddr::V6(v6) => v6
+                .to_ipv4_mapped()
+                .map_or(std::net::IpAddr::V6(v6), std::net::IpAddr::V4),
+            v4 => v4,
+        })
 }
 
 impl CrManager {
@@ -59,6 +78,7 @@ impl CrManager {
             min_interval: Duration::from_secs(cfg.min_interval_secs),
             username: cfg.username.clone(),
             password: cfg.password.clone(),
+            allow_networks: cfg.allow_networks.clone(),
             udp: tokio::sync::OnceCell::new(),
         }
     }
@@ -84,29 +104,53 @@ impl CrManager {
             .password
             .filter(|p| !p.is_empty())
             .unwrap_or(&self.password);
+        // Only where the device informed from (or a network the operator lists): a
+        // device-reported URL must not aim our requests at other hosts.
+        let informed = t.informed_from.and_then(ip_of);
+        let allowed = |ip: std::net::IpAddr| {
+            let ip = ip_of(&ip.to_string()).unwrap_or(ip);
+            Some(ip) == informed || self.allow_networks.iter().any(|n| n.contains(&ip))
+        };
         let mut report = match t.url.filter(|u| !u.is_empty()) {
             Some(url) => {
                 let outcome =
-                    acs::connreq::http_connection_request(url, user, pass, &self.opts).await;
+                    acs::connreq::http_connection_request_to(url, user, pass, &self.opts, &allowed)
+                        .await;
                 tracing::info!(device = %t.device_id, url, outcome = ?outcome, "connection request");
+                // What the target answered stays in the log: the NBI says only what kind of
+                // outcome it was.
                 match outcome {
-                    CrOutcome::Accepted => return CrReport::new("accepted", url),
+                    CrOutcome::Accepted => return CrReport::new("accepted", "the CPE accepted"),
                     CrOutcome::AuthFailed => {
                         CrReport::new("auth_failed", "the CPE refused our credentials")
                     }
                     CrOutcome::Busy => CrReport::new(
                         "busy",
-                        "503 from the CPE (rate limit, or proxied device offline)",
+                        "the CPE is busy (rate limit, or proxied device offline)",
                     ),
                     CrOutcome::Refused => CrReport::new("refused", "connection refused or reset"),
                     CrOutcome::Timeout => CrReport::new("timeout", "no answer"),
-                    CrOutcome::HttpStatus(s) => CrReport::new("error", format!("HTTP {s}")),
-                    CrOutcome::Error(e) => CrReport::new("error", e),
+                    CrOutcome::Forbidden(_) => CrReport::new(
+                        "forbidden",
+                        "the ConnectionRequestURL is not at the address the device informed from",
+                    ),
+                    CrOutcome::HttpStatus(_) | CrOutcome::Error(_) => CrReport::new(
+                        "error",
+                        "the answer was not a connection-request answer (see the server log)",
+                    ),
                 }
             }
             None => CrReport::new("no_url", "the device reported no ConnectionRequestURL"),
         };
         if let Some(addr) = t.udp_address.filter(|a| !a.is_empty()) {
+            let host_ip = addr
+                .rsplit_once(':')
+                .map(|(h, _)| h.trim_start_matches('[').trim_end_matches(']'))
+                .and_then(ip_of);
+            if !host_ip.is_some_and(allowed) {
+                tracing::warn!(device = %t.device_id, addr, "UDP connection request not sent: not the address the device informed from");
+                return report;
+            }
             match self.udp_socket().await {
                 Ok(sock) => {
                     match acs::connreq::udp_connection_request(sock, addr, user, pass).await {
@@ -134,6 +178,36 @@ impl CrManager {
     }
 }
 
+/// Wakes a device: nothing when it is in session on this node, else a connection request
+/// whose outcome is recorded on the device (`last_cr_at`, `last_cr_result`).
+pub async fn wake(state: &crate::app::AppState, device: &store::DeviceRow) -> CrReport {
+    if state.sessions.in_session(&device.id) {
+        return CrReport::new(
+            "in_session",
+            "the device is in session; queued tasks run in it",
+        );
+    }
+    let report = state
+        .cr
+        .request(CrTarget {
+            device_id: &device.id,
+            url: device.connection_request_url.as_deref(),
+            udp_address: device.udp_connection_request_address.as_deref(),
+            username: device.cr_username.as_deref(),
+            password: device.cr_password.as_deref(),
+            informed_from: device.last_remote_addr.as_deref(),
+        })
+        .await;
+    if let Err(e) = state
+        .store
+        .record_connection_request(&device.id, chrono::Utc::now(), &report.result)
+        .await
+    {
+        tracing::warn!(device = %device.id, error = %e, "recording the connection request failed");
+    }
+    report
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -158,6 +232,7 @@ mod tests {
             udp_address: None,
             username: None,
             password: None,
+            informed_from: Some("127.0.0.1:7547"),
         };
         assert_eq!(cr.request(target()).await.result, "refused");
         assert_eq!(cr.request(target()).await.result, "rate_limited");

@@ -37,14 +37,62 @@ pub struct Sessions {
 
 struct Live {
     session: Session,
+    /// Connections the session has used that are still open.
     conns: HashSet<u64>,
+    /// Since when the session has had no open connection (`None`: attached). A detached
+    /// session is not counted against `max_sessions`, expires after the base timeout, and
+    /// gives way to a new Inform from its device.
+    detached_since: Option<Instant>,
     /// Runnable tasks known to be pending at Inform time (None: unknown, ask the store).
     pending_hint: Option<i64>,
 }
 
+impl Live {
+    fn abandoned(&self, now: Instant, base: std::time::Duration) -> bool {
+        self.session.expired(now)
+            || self
+                .detached_since
+                .is_some_and(|t| now.saturating_duration_since(t) > base)
+    }
+}
+
 impl Sessions {
+    /// Sessions with an open connection (those `max_sessions` counts).
     pub fn active(&self) -> usize {
         self.active.load(Ordering::Relaxed)
+    }
+
+    /// Sessions held, with or without an open connection.
+    pub fn held(&self) -> usize {
+        self.by_id.len()
+    }
+
+    /// A connection ended: forget it, and detach its session if it has no other.
+    pub fn connection_closed(&self, conn_id: u64) {
+        self.authed.remove(&conn_id);
+        let Some((_, sid)) = self.by_conn.remove(&conn_id) else {
+            return;
+        };
+        let Some(entry) = self.by_id.get(&sid).map(|e| e.clone()) else {
+            return;
+        };
+        // A handler holding the lock is serving another open connection of this session.
+        if let Ok(mut live) = entry.try_lock() {
+            live.conns.remove(&conn_id);
+            if live.conns.is_empty() && live.detached_since.is_none() {
+                live.detached_since = Some(Instant::now());
+                self.active.fetch_sub(1, Ordering::Relaxed);
+            }
+        };
+    }
+
+    /// The session came back on a new connection.
+    fn attach(&self, live: &mut Live, conn_id: u64, sid: &str) {
+        live.conns.insert(conn_id);
+        self.by_conn.insert(conn_id, sid.to_string());
+        if live.detached_since.take().is_some() {
+            self.active.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// True if the device is in a session on this node right now.
@@ -60,7 +108,7 @@ impl Sessions {
     }
 
     fn remove(&self, sid: &str, live: &Live) {
-        if self.by_id.remove(sid).is_some() {
+        if self.by_id.remove(sid).is_some() && live.detached_since.is_none() {
             self.active.fetch_sub(1, Ordering::Relaxed);
         }
         for c in &live.conns {
@@ -124,14 +172,6 @@ fn cookie_sid(req: &HttpRequest) -> Option<String> {
     None
 }
 
-/// The body length a request declares (`Content-Length`), if any.
-pub fn declared_length(req: &HttpRequest) -> Option<usize> {
-    req.headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<usize>().ok())
-}
-
 /// The connection facts `on_connect` attached to this request.
 pub fn conn_info(req: &HttpRequest) -> ConnInfo {
     req.conn_data::<ConnInfo>().cloned().unwrap_or(ConnInfo {
@@ -149,46 +189,6 @@ pub fn without_body(mut resp: HttpResponse) -> HttpResponse {
     resp
 }
 
-pub(crate) async fn read_body(
-    req: &HttpRequest,
-    payload: web::Payload,
-    limit: usize,
-) -> Result<web::Bytes, HttpResponse> {
-    use futures_util::StreamExt;
-    if let Some(len) = declared_length(req) {
-        if len > limit {
-            return Err(close(
-                HttpResponse::build(StatusCode::PAYLOAD_TOO_LARGE),
-                format!("body of {len} bytes exceeds the {limit}-byte limit"),
-            ));
-        }
-    }
-    // gzip/deflate bodies are inflated here; the limit applies to the inflated size, so a
-    // compression bomb stops at the limit too.
-    let mut payload = actix_web::dev::Decompress::from_headers(payload, req.headers());
-    let mut buf = web::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = match chunk {
-            Ok(c) => c,
-            Err(e) => {
-                let status = match e {
-                    actix_web::error::PayloadError::EncodingCorrupted => StatusCode::BAD_REQUEST,
-                    _ => StatusCode::BAD_REQUEST,
-                };
-                return Err(close(HttpResponse::build(status), format!("bad body: {e}")));
-            }
-        };
-        if buf.len() + chunk.len() > limit {
-            return Err(close(
-                HttpResponse::build(StatusCode::PAYLOAD_TOO_LARGE),
-                format!("body exceeds the {limit}-byte limit"),
-            ));
-        }
-        buf.extend_from_slice(&chunk);
-    }
-    Ok(buf.freeze())
-}
-
 /// Every request to the CWMP listener that is not a file route.
 async fn endpoint(
     req: HttpRequest,
@@ -200,24 +200,29 @@ async fn endpoint(
             .insert_header((header::ALLOW, "POST"))
             .finish();
     }
-    if let Some(enc) = req.headers().get(header::CONTENT_ENCODING) {
-        let enc = enc.to_str().unwrap_or("").trim().to_ascii_lowercase();
-        if !matches!(
-            enc.as_str(),
-            "" | "identity" | "gzip" | "x-gzip" | "deflate"
-        ) {
-            tracing::warn!(encoding = %enc, "unsupported Content-Encoding");
-            return close(
-                HttpResponse::build(StatusCode::UNSUPPORTED_MEDIA_TYPE),
-                format!("unsupported Content-Encoding {enc}"),
-            );
-        }
+    if req.conn_data::<crate::conns::Refused>().is_some() {
+        return busy(&state);
+    }
+    if let Err(enc) = crate::body::encoding(req.headers()) {
+        tracing::warn!(encoding = %enc, "unsupported Content-Encoding");
+        return close(
+            HttpResponse::build(StatusCode::UNSUPPORTED_MEDIA_TYPE),
+            format!("unsupported Content-Encoding {enc}"),
+        );
     }
     let conn = conn_info(&req);
-    let body = match read_body(&req, payload, state.limits.max_body_bytes).await {
+    let body = match crate::body::read(
+        &req,
+        payload,
+        state.limits.max_body_bytes,
+        std::time::Duration::from_secs(state.cfg.cwmp.body_timeout_secs.max(1)),
+    )
+    .await
+    {
         Ok(b) => b,
-        Err(resp) => {
-            tracing::warn!(remote = ?req.peer_addr(), status = %resp.status(), "CWMP body rejected");
+        Err(e) => {
+            let resp = e.response();
+            tracing::warn!(remote = ?req.peer_addr(), status = %resp.status(), error = ?e, "CWMP body rejected");
             abort_conn_session(&state, &req, &conn, "bad body").await;
             return resp;
         }
@@ -229,7 +234,8 @@ async fn endpoint(
             Ok(env) => Some(env),
             Err(e) => {
                 let status = match e {
-                    codec::CodecError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+                    codec::CodecError::TooLarge { .. }
+                    | codec::CodecError::LimitExceeded { .. } => StatusCode::PAYLOAD_TOO_LARGE,
                     _ => StatusCode::BAD_REQUEST,
                 };
                 let sid = find_session(&state, &req, &conn);
@@ -241,7 +247,23 @@ async fn endpoint(
         }
     };
     match find_session(&state, &req, &conn) {
-        Some(sid) => continue_session(&state, &req, &conn, sid, envelope).await,
+        Some(sid) => match envelope {
+            // A new Inform in an open session: the CPE started over (it rebooted, or gave
+            // up on the session). The old session ends, its RPC in flight back to the
+            // queue, and the Inform starts a new one.
+            Some(env) if matches!(env.body, Body::Rpc(Rpc::Inform(_))) => {
+                tracing::info!(session = %sid, remote = ?req.peer_addr(), "new Inform in an open session: ending it and starting over");
+                end_session_with(
+                    &state,
+                    &sid,
+                    acs::faults::SUPERSEDED,
+                    "the CPE sent a new Inform",
+                )
+                .await;
+                new_session(&state, &req, &conn, env).await
+            }
+            envelope => continue_session(&state, &req, &conn, sid, envelope).await,
+        },
         None => match envelope {
             Some(env) => new_session(&state, &req, &conn, env).await,
             None => {
@@ -274,11 +296,16 @@ async fn abort_conn_session(state: &AppState, req: &HttpRequest, conn: &ConnInfo
 
 /// Aborts a session: its outstanding task is recorded as unknown and goes back for a retry.
 async fn end_session(state: &AppState, sid: &str, reason: &str) {
+    end_session_with(state, sid, acs::faults::SESSION_ABORTED, reason).await
+}
+
+/// [`end_session`] recording `code` on the outstanding task.
+async fn end_session_with(state: &AppState, sid: &str, code: u32, reason: &str) {
     let Some(entry) = state.sessions.by_id.get(sid).map(|e| e.clone()) else {
         return;
     };
     let mut live = entry.lock().await;
-    let persist = live.session.abort(reason);
+    let persist = live.session.abort_with(code, reason);
     let device = live.session.device_id.clone();
     if let Err(e) = crate::persist::persist(state, sid, &device, persist).await {
         tracing::error!(session = %sid, device = %device, error = %e, "persisting aborted session");
@@ -288,10 +315,11 @@ async fn end_session(state: &AppState, sid: &str, reason: &str) {
 
 pub async fn sweep_expired(state: &AppState) {
     let now = Instant::now();
+    let base = std::time::Duration::from_secs(state.cfg.cwmp.session_timeout_secs);
     let mut expired = Vec::new();
     for e in state.sessions.by_id.iter() {
         if let Ok(live) = e.value().try_lock() {
-            if live.session.expired(now) {
+            if live.abandoned(now, base) {
                 expired.push(e.key().clone());
             }
         }
@@ -483,9 +511,16 @@ async fn new_session(
     }
     // One session per device (S11): a stale one is aborted, a live one wins.
     if let Some(old) = state.sessions.by_device.get(&device_id).map(|s| s.clone()) {
+        let base = std::time::Duration::from_secs(state.cfg.cwmp.session_timeout_secs);
         let stale = match state.sessions.by_id.get(&old).map(|e| e.clone()) {
+            // Expired, on this very connection, or with no connection left: the device
+            // has moved on, and its new Inform wins.
             Some(entry) => match entry.try_lock() {
-                Ok(live) => live.session.expired(Instant::now()) || live.conns.contains(&conn.id),
+                Ok(live) => {
+                    live.abandoned(Instant::now(), base)
+                        || live.detached_since.is_some()
+                        || live.conns.contains(&conn.id)
+                }
                 Err(_) => false,
             },
             None => true,
@@ -504,9 +539,14 @@ async fn new_session(
     let sid = hex::encode(rand::random::<[u8; 16]>());
     let span = info_span!("cwmp", device = %device_id, session = %sid);
     async move {
-        let timeouts = acs::session::Timeouts {
+        let timeouts = acs::session::SessionConfig {
             base: std::time::Duration::from_secs(state.cfg.cwmp.session_timeout_secs),
             max: std::time::Duration::from_secs(state.cfg.cwmp.max_session_timeout_secs),
+            inform: acs::session::InformBounds {
+                max_id_field_bytes: state.cfg.cwmp.max_device_id_field_bytes,
+                max_events: state.cfg.cwmp.max_inform_events,
+                max_parameters: state.cfg.cwmp.max_inform_parameters,
+            },
         };
         let (session, step) = match Session::start(sid.clone(), env, Instant::now(), timeouts) {
             Ok(x) => x,
@@ -538,6 +578,7 @@ async fn new_session(
         let live = Live {
             session,
             conns,
+            detached_since: None,
             pending_hint: Some(pending),
         };
         state.sessions.active.fetch_add(1, Ordering::Relaxed);
@@ -597,8 +638,7 @@ async fn continue_session(
             if let Some(resp) = authenticate(state, req, conn, &device_id).await {
                 return resp;
             }
-            live.conns.insert(conn.id);
-            state.sessions.by_conn.insert(conn.id, sid.clone());
+            state.sessions.attach(&mut live, conn.id, &sid);
         }
         if state.sessions.dirty.remove(&device_id).is_some() {
             live.session.invalidate_tasks();
@@ -606,12 +646,7 @@ async fn continue_session(
         }
         let now = Instant::now();
         let next = match envelope {
-            Some(env) => {
-                if matches!(env.body, Body::Rpc(Rpc::Inform(_))) {
-                    tracing::warn!("second Inform in one session");
-                }
-                live.session.on_envelope(env, now)
-            }
+            Some(env) => live.session.on_envelope(env, now),
             None => live.session.on_empty(now),
         };
         let step = match next {

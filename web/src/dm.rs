@@ -153,6 +153,62 @@ pub fn check_task(
                 }
             }
         }
+        "GetParameterValues"
+        | "GetParameterAttributes"
+        | "GetParameterNames"
+        | "SetParameterAttributes" => {
+            let names: Vec<String> = match kind {
+                "GetParameterNames" => vec![args
+                    .get("parameter_path")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string()],
+                "SetParameterAttributes" => args
+                    .get("parameter_list")
+                    .and_then(Value::as_array)
+                    .map(|l| {
+                        l.iter()
+                            .filter_map(|p| p.get("name").and_then(Value::as_str))
+                            .map(str::to_string)
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                _ => args
+                    .get("parameter_names")
+                    .and_then(Value::as_array)
+                    .map(|l| {
+                        l.iter()
+                            .filter_map(Value::as_str)
+                            .map(str::to_string)
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            };
+            for name in names {
+                // Empty: the whole tree.
+                if name.is_empty() {
+                    continue;
+                }
+                match model.lookup(&name) {
+                    Lookup::VendorExtension => {}
+                    Lookup::Unknown => problems.push(problem(
+                        &name,
+                        format!(
+                            "not in {} (a partial path ends with '.'; pass \"force\": true for a name the model does not know)",
+                            model.name()
+                        ),
+                    )),
+                    Lookup::Object(_) if !name.ends_with('.') => problems.push(problem(
+                        &name,
+                        "an object: a partial path ends with '.'",
+                    )),
+                    Lookup::Parameter { .. } if name.ends_with('.') => {
+                        problems.push(problem(&name, "a parameter, not an object"))
+                    }
+                    Lookup::Object(_) | Lookup::Parameter { .. } => {}
+                }
+            }
+        }
         _ => {}
     }
     if problems.is_empty() {

@@ -97,7 +97,7 @@ pub async fn receive_body(
     dir: &std::path::Path,
     max: usize,
 ) -> Result<(PathBuf, i64, String, String), HttpResponse> {
-    if let Some(len) = crate::cwmp::declared_length(req) {
+    if let Some(len) = crate::body::declared_length(req) {
         if len > max {
             return Err(too_large(max));
         }

@@ -177,8 +177,7 @@ mod tests {
         .await;
         let err = test::try_call_service(&app, test::TestRequest::post().uri("/").to_request())
             .await
-            .err()
-            .expect("the panic becomes an error response");
+            .expect_err("the panic becomes an error response");
         let resp = err.error_response();
         assert_eq!(resp.status(), 500);
         let body = actix_web::body::to_bytes(resp.into_body()).await.unwrap();
@@ -203,8 +202,7 @@ mod tests {
         .await;
         let err = test::try_call_service(&app, test::TestRequest::get().uri("/").to_request())
             .await
-            .err()
-            .expect("the panic becomes an error response");
+            .expect_err("the panic becomes an error response");
         let resp = err.error_response();
         assert_eq!(resp.status(), 500);
         assert_eq!(

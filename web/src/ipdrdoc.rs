@@ -48,15 +48,21 @@ pub enum IngestError {
     /// Storage failed: nothing acknowledged; the sender may retry.
     #[error("storage error: {0}")]
     Store(String),
+    /// The document names a device other than the one that posted it: nothing stored.
+    #[error("{0}")]
+    Forbidden(String),
 }
 
 /// Parses `bytes` (XML or XDR, sniffed) and stores every record; `origin` names the route in
-/// logs and stands in for the exporter when the document has no IPDRRecorderInfo.
+/// logs and stands in for the exporter when the document has no IPDRRecorderInfo. With
+/// `only_device` (a CPE posting its own data), every record must be a report of that device,
+/// or nothing is stored.
 pub async fn ingest(
     store: &store::Store,
     bytes: Vec<u8>,
     max_bytes: usize,
     origin: &str,
+    only_device: Option<&str>,
 ) -> Result<Ingested, IngestError> {
     let limits = ipdr::doc::DocLimits {
         max_bytes,
@@ -95,15 +101,26 @@ pub async fn ingest(
         .creation_time_ms
         .filter(|&t| t > 0)
         .and_then(|ms| chrono::TimeZone::timestamp_millis_opt(&Utc, ms as i64).single());
-    let mut records = doc.records.into_iter().enumerate().peekable();
+    let all: Vec<store::IpdrRecordIn> = doc
+        .records
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| record_in(r, i, &doc.doc_id, doc_time.unwrap_or(now), now))
+        .collect();
+    if let Some(device) = only_device {
+        if let Some(other) = all.iter().find(|r| r.device_id.as_deref() != Some(device)) {
+            return Err(IngestError::Forbidden(format!(
+                "the document has a record of {} (sequence {}); a device may post only its own reports",
+                other.device_id.as_deref().unwrap_or("no device"),
+                other.sequence
+            )));
+        }
+    }
+    let mut records = all.into_iter().peekable();
     while records.peek().is_some() {
         let mut batch = store::IpdrBatch::new(exporter.clone());
         batch.source = source.to_string();
-        for (i, r) in records.by_ref().take(COMMIT_CHUNK) {
-            batch
-                .records
-                .push(record_in(r, i, &doc.doc_id, doc_time.unwrap_or(now), now));
-        }
+        batch.records.extend(records.by_ref().take(COMMIT_CHUNK));
         let o = store
             .ipdr_commit(batch)
             .await
@@ -135,7 +152,10 @@ fn record_in(
     let mut out = store::IpdrRecordIn {
         session_id: 0,
         document_id: doc_id.to_string(),
-        sequence: r.seq_num.map_or(index as i64 + 1, |s| s as i64),
+        sequence: r.seq_num.map_or_else(
+            || i64::try_from(index).unwrap_or(i64::MAX).saturating_add(1),
+            |s| i64::try_from(s).unwrap_or(i64::MAX),
+        ),
         template_id: 0,
         received_at: now,
         fields: Json::Null,
@@ -242,7 +262,7 @@ async fn take_file(
         )))
     } else {
         match tokio::fs::read(path).await {
-            Ok(bytes) => ingest(store, bytes, max_bytes, "dir").await,
+            Ok(bytes) => ingest(store, bytes, max_bytes, "dir", None).await,
             Err(e) => {
                 tracing::warn!(file = %path.display(), error = %e, "cannot read IPDR document");
                 return true;
@@ -255,7 +275,7 @@ async fn take_file(
             tracing::error!(file = %path.display(), error = %e, "storing IPDR document failed; will retry");
             return true;
         }
-        Err(IngestError::Invalid(reason)) => {
+        Err(IngestError::Invalid(reason) | IngestError::Forbidden(reason)) => {
             tracing::warn!(file = %path.display(), %reason, "IPDR document refused");
             ("failed", Some(reason))
         }

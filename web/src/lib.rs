@@ -10,10 +10,12 @@
 //! under every listener.
 
 pub mod app;
+pub mod body;
 pub mod bulk;
 pub mod collector;
 pub mod config;
 pub mod connreq;
+pub mod conns;
 pub mod cwmp;
 pub mod dm;
 pub mod files;
@@ -21,4 +23,5 @@ pub mod guard;
 pub mod ipdrdoc;
 pub mod nbi;
 pub mod persist;
+pub mod site;
 pub mod tls;

@@ -21,6 +21,8 @@ struct Cli {
     command: Command,
 }
 
+// Parsed once at start.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Run the ACS: CWMP on HTTP/HTTPS, the northbound API and the file server.
@@ -104,6 +106,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let cfg = Config::load(&flags)?;
             init_tracing(&cfg.log.level, cfg.log.json);
             let url = cfg.effective_database_url();
+            app::private_umask();
             let rt = tokio::runtime::Runtime::new()?;
             let applied = rt.block_on(store::Store::migrate(&url))?;
             if applied.is_empty() {
@@ -124,7 +127,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Config(flags) => {
             let cfg = Config::load(&flags)?;
-            print!("{}", toml::to_string_pretty(&cfg)?);
+            // Secrets are never printed: `<redacted>` says one is set.
+            print!("{}", toml::to_string_pretty(&cfg.redacted())?);
             Ok(())
         }
         Command::Datamodel(cmd) => dm::cli(cmd_to_args(cmd)),

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::app::AppState;
-use crate::connreq::{CrReport, CrTarget};
+use crate::connreq::CrReport;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.app_data(
@@ -94,9 +94,25 @@ fn store_error(e: store::StoreError) -> HttpResponse {
 }
 
 async fn health(state: web::Data<AppState>) -> HttpResponse {
+    let listener = |r: &crate::conns::Registry| {
+        let refused = r.refused();
+        json!({
+            "open": r.open(),
+            "refused": {
+                "not_allowed": refused.not_allowed,
+                "per_address": refused.per_address,
+                "total": refused.total,
+            },
+        })
+    };
     HttpResponse::Ok().json(json!({
         "status": "ok",
         "active_sessions": state.sessions.active(),
+        "connections": {
+            "cwmp": listener(&state.cwmp_conns),
+            "nbi": listener(&state.nbi_conns),
+            "ipdr": listener(&state.ipdr_conns),
+        },
     }))
 }
 
@@ -265,6 +281,9 @@ struct NewTaskBody {
     args: Value,
     expires_in: Option<i64>,
     max_attempts: Option<i32>,
+    /// Queue even what the device's data model says the device does not have.
+    #[serde(default)]
+    force: bool,
 }
 
 #[derive(Deserialize)]
@@ -307,6 +326,7 @@ async fn create_task(
         &device.root_object,
         &body.kind,
         &mut args,
+        body.force,
     )
     .await
     {
@@ -352,23 +372,7 @@ async fn create_task(
 
     let mut cr: Option<CrReport> = None;
     if q.connection_request.unwrap_or(false) {
-        cr = Some(if state.sessions.in_session(&device_id) {
-            CrReport {
-                result: "in_session".into(),
-                detail: "the device is in session; the task runs in it".into(),
-            }
-        } else {
-            state
-                .cr
-                .request(CrTarget {
-                    device_id: &device_id,
-                    url: device.connection_request_url.as_deref(),
-                    udp_address: device.udp_connection_request_address.as_deref(),
-                    username: device.cr_username.as_deref(),
-                    password: device.cr_password.as_deref(),
-                })
-                .await
-        });
+        cr = Some(crate::connreq::wake(&state, &device).await);
     }
     let Some(wait) = q.wait.filter(|w| *w > 0.0) else {
         return HttpResponse::Created()
@@ -497,7 +501,7 @@ async fn prepare_args(
             if obj
                 .get("url")
                 .and_then(Value::as_str)
-                .map_or(true, str::is_empty)
+                .is_none_or(str::is_empty)
             {
                 let name = if obj["file_type"].as_str().unwrap_or("").contains("Log") {
                     "log.txt"
@@ -558,6 +562,7 @@ async fn check_with_model(
     root: &str,
     kind: &str,
     args: &mut Value,
+    force: bool,
 ) -> Result<(), HttpResponse> {
     let known = if kind == "SetParameterValues" {
         state
@@ -574,7 +579,7 @@ async fn check_with_model(
             .find(|k| k.path == path)
             .and_then(|k| k.xsd_type.clone())
     };
-    if let Some(model) = state.dm.model_for_root(root) {
+    if let Some(model) = state.dm.model_for_root(root).filter(|_| !force) {
         if let Err(problems) = crate::dm::check_task(model, kind, args, reported) {
             tracing::info!(device = %device_id, kind, problems = problems.len(), "task refused by the data model");
             return Err(HttpResponse::UnprocessableEntity().json(json!({
@@ -590,7 +595,7 @@ async fn check_with_model(
             };
             if p.get("xsi_type")
                 .and_then(Value::as_str)
-                .map_or(true, str::is_empty)
+                .is_none_or(str::is_empty)
             {
                 let name = p.get("name").and_then(Value::as_str).unwrap_or("");
                 let ty = reported(name).unwrap_or_else(|| "xsd:string".into());
@@ -686,20 +691,7 @@ async fn connection_request(id: web::Path<String>, state: web::Data<AppState>) -
         Ok(None) => return error(StatusCode::NOT_FOUND, format!("no device {id}")),
         Err(e) => return store_error(e),
     };
-    if state.sessions.in_session(&id) {
-        return HttpResponse::Ok().json(json!({ "result": "in_session", "detail": "" }));
-    }
-    let report = state
-        .cr
-        .request(CrTarget {
-            device_id: &id,
-            url: device.connection_request_url.as_deref(),
-            udp_address: device.udp_connection_request_address.as_deref(),
-            username: device.cr_username.as_deref(),
-            password: device.cr_password.as_deref(),
-        })
-        .await;
-    HttpResponse::Ok().json(report)
+    HttpResponse::Ok().json(crate::connreq::wake(&state, &device).await)
 }
 
 async fn list_files(q: web::Query<DeviceFilter>, state: web::Data<AppState>) -> HttpResponse {
@@ -807,6 +799,8 @@ struct SampleParams {
     offset: Option<i64>,
 }
 
+// The error is the handler's finished answer, returned at once.
+#[allow(clippy::result_large_err)]
 fn rfc3339(
     name: &str,
     v: Option<&str>,
@@ -856,11 +850,12 @@ async fn post_ipdr_document(
     state: web::Data<AppState>,
 ) -> HttpResponse {
     let max = state.cfg.ipdr.max_document_bytes;
-    let body = match crate::cwmp::read_body(&req, payload, max).await {
+    let timeout = Duration::from_secs(state.cfg.nbi.body_timeout_secs.max(1));
+    let body = match crate::body::read(&req, payload, max, timeout).await {
         Ok(b) => b,
-        Err(resp) => return resp,
+        Err(e) => return e.response(),
     };
-    match crate::ipdrdoc::ingest(&state.store, body.to_vec(), max, "nbi").await {
+    match crate::ipdrdoc::ingest(&state.store, body.to_vec(), max, "nbi", None).await {
         Ok(out) => HttpResponse::Ok().json(out),
         Err(crate::ipdrdoc::IngestError::Invalid(reason)) => {
             tracing::warn!(%reason, "IPDR document refused");
@@ -869,6 +864,7 @@ async fn post_ipdr_document(
                 format!("invalid IPDR document: {reason}"),
             )
         }
+        Err(crate::ipdrdoc::IngestError::Forbidden(reason)) => error(StatusCode::FORBIDDEN, reason),
         Err(e @ crate::ipdrdoc::IngestError::Store(_)) => {
             tracing::error!(error = %e, "storing IPDR document failed");
             error(StatusCode::SERVICE_UNAVAILABLE, e.to_string())

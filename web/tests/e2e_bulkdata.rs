@@ -97,6 +97,8 @@ fn bulk_data_needs_cpe_credentials_when_auth_is_on() {
     let mut c = Conn::open(s.http_port);
     let r = c.post_to(Q, &[("Content-Type", "application/json")], body);
     assert_eq!(r.status, 401);
+    // Answered before the body was read: the connection closes.
+    assert_eq!(r.header("Connection"), Some("close"));
     let challenge = r.header("WWW-Authenticate").unwrap().to_string();
     let mut prompt = digest_auth::parse(&challenge).unwrap();
     let ctx = digest_auth::AuthContext::new_post(
@@ -106,6 +108,7 @@ fn bulk_data_needs_cpe_credentials_when_auth_is_on() {
         None::<&[u8]>,
     );
     let auth = prompt.respond(&ctx).unwrap().to_header_string();
+    let mut c = Conn::open(s.http_port);
     let r = c.post_to(
         Q,
         &[

@@ -199,7 +199,7 @@ fn datamodel_cli() {
         "yes",
     ]);
     assert!(!ok, "{out}");
-    if let Some(dir) = shared_datamodels() {
+    if let Some(dir) = testkit::shared_or_skip("datamodels", "TR-104 CLI check") {
         let (ok, out) = cli(&[
             "datamodel",
             "info",
@@ -207,24 +207,5 @@ fn datamodel_cli() {
         ]);
         assert!(ok, "{out}");
         assert!(out.contains("VoiceService:2"), "{out}");
-    } else {
-        println!("SKIP: TR-104 CLI check: shared/datamodels not found");
-    }
-}
-
-fn shared_datamodels() -> Option<std::path::PathBuf> {
-    let mut dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    loop {
-        for cand in [
-            dir.join("shared/datamodels"),
-            dir.join("../shared/datamodels"),
-        ] {
-            if cand.is_dir() {
-                return Some(cand);
-            }
-        }
-        if !dir.pop() {
-            return None;
-        }
     }
 }

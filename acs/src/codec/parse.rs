@@ -25,6 +25,9 @@ pub struct Limits {
     pub max_depth: usize,
     /// Most elements accepted in one document.
     pub max_elements: usize,
+    /// Attributes per element and namespace declarations per document, checked in one
+    /// linear pass before parsing (the parser's cost grows with their square).
+    pub xml: xmlguard::Bounds,
 }
 
 impl Default for Limits {
@@ -33,6 +36,7 @@ impl Default for Limits {
             max_body_bytes: 8 * 1024 * 1024,
             max_depth: 64,
             max_elements: 1_000_000,
+            xml: xmlguard::Bounds::default(),
         }
     }
 }
@@ -59,6 +63,10 @@ pub fn parse(body: &[u8], limits: &Limits) -> Result<Envelope, CodecError> {
         });
     }
     let text = decode_text(body);
+    xmlguard::check(text.as_bytes(), &limits.xml).map_err(|e| CodecError::LimitExceeded {
+        what: e.what,
+        limit: e.limit,
+    })?;
     let doc = build_tree(&text, limits)?;
     interpret(doc)
 }

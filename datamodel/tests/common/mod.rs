@@ -12,22 +12,11 @@ pub fn builtin() -> &'static Registry {
     REG.get_or_init(|| Registry::builtin().expect("built-in models load"))
 }
 
-/// `shared/datamodels`: `$KEELSON_SHARED/datamodels`, else the first `shared/datamodels` found
-/// beside an ancestor of this crate (CI clones the repo with `shared/` next to it).
+/// `shared/datamodels`, if present.
 pub fn shared_datamodels() -> Option<PathBuf> {
-    if let Some(s) = std::env::var_os("KEELSON_SHARED") {
-        let p = PathBuf::from(s).join("datamodels");
-        return p.is_dir().then_some(p);
-    }
-    let mut dir = Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")));
-    while let Some(d) = dir {
-        let p = d.join("shared").join("datamodels");
-        if p.is_dir() {
-            return Some(p);
-        }
-        dir = d.parent().map(PathBuf::from);
-    }
-    None
+    testkit::shared()
+        .map(|s| s.join("datamodels"))
+        .filter(|p| p.is_dir())
 }
 
 pub fn fixtures() -> PathBuf {
@@ -36,13 +25,7 @@ pub fn fixtures() -> PathBuf {
         .join("fixtures")
 }
 
-/// Prints a visible SKIP line and returns None when shared/datamodels is absent.
+/// `shared/datamodels`, or a visible SKIP (a failure under `CI=true`) and None.
 pub fn shared_or_skip(test: &str) -> Option<PathBuf> {
-    let d = shared_datamodels();
-    if d.is_none() {
-        eprintln!(
-            "SKIP {test}: shared/datamodels not found (set KEELSON_SHARED or clone shared/ beside the repo)"
-        );
-    }
-    d
+    testkit::shared_or_skip("datamodels", test)
 }

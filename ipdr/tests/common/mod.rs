@@ -13,7 +13,7 @@ pub const GOLDEN_JSON: &str = include_str!("../data/amdocs-exporter-session.json
 pub const GOLDEN_PCAP: &[u8] = include_bytes!("../data/amdocs-exporter-session.pcap");
 
 pub fn unhex(s: &str) -> Vec<u8> {
-    assert!(s.len() % 2 == 0);
+    assert!(s.len().is_multiple_of(2));
     (0..s.len())
         .step_by(2)
         .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
