@@ -386,3 +386,605 @@ fn sim_load_against_no_acs_fails() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("no session completed"), "{err}");
 }
+
+/// [`INFORM`] with these events (no BOOTSTRAP: that would cancel waiting tasks).
+fn inform_with(events: &[(&str, &str)]) -> String {
+    let (head, rest) = INFORM.split_once("<Event ").unwrap();
+    let (_, tail) = rest.split_once("</Event>").unwrap();
+    let mut ev = format!(
+        "<Event SOAP-ENC:arrayType=\"cwmp:EventStruct[{}]\">",
+        events.len()
+    );
+    for (code, key) in events {
+        ev.push_str(&format!(
+            "<EventStruct><EventCode>{code}</EventCode><CommandKey>{key}</CommandKey></EventStruct>"
+        ));
+    }
+    format!("{head}{ev}</Event>{tail}")
+}
+
+fn periodic() -> String {
+    inform_with(&[("2 PERIODIC", "")])
+}
+
+/// Opens a session with `body` (an Inform) on a new connection.
+fn open_with(s: &Server, body: &str) -> Conn {
+    let mut c = Conn::open(s.http_port);
+    let env = envelope(&c.post(&xml(), body.as_bytes()));
+    assert!(matches!(env.body, Body::Rpc(Rpc::InformResponse(_))));
+    c
+}
+
+/// Posts the CPE's answer `rpc` to the ACS request `req` (same cwmp:ID).
+fn answer(c: &mut Conn, req: &codec::Envelope, rpc: Rpc) -> Resp {
+    let env = codec::Envelope {
+        ns: req.ns.clone(),
+        header: codec::Header {
+            id: req.header.id.clone(),
+            ..Default::default()
+        },
+        body: Body::Rpc(rpc),
+    };
+    c.post(
+        &xml(),
+        &codec::serialize(&env, &codec::OutputStyle::default()),
+    )
+}
+
+fn queue(s: &Server, body: serde_json::Value) -> i64 {
+    let (st, t) = s.post(&format!("/api/v1/devices/{DEV_URL}/tasks"), &body);
+    assert_eq!(st, 201, "{t}");
+    t["task"]["id"].as_i64().unwrap()
+}
+
+fn task(s: &Server, id: i64) -> serde_json::Value {
+    let (_, t) = s.get(&format!("/api/v1/tasks/{id}"));
+    t["task"].clone()
+}
+
+fn wait_status(s: &Server, id: i64, status: &str) -> serde_json::Value {
+    s.wait_for(
+        &format!("task {id} {status}"),
+        std::time::Duration::from_secs(30),
+        |s| Some(task(s, id)).filter(|t| t["status"] == status),
+    )
+}
+
+fn gpv_response(name: &str, value: &str) -> Rpc {
+    Rpc::GetParameterValuesResponse(codec::GetParameterValuesResponse {
+        parameter_list: vec![codec::ParameterValueStruct::new(name, value, "xsd:string")],
+    })
+}
+
+/// Defect 2: a SIGKILL while an RPC was on the wire left its task `running` forever. A
+/// restart reclaims the lease at once; the device's next session runs the task to the end.
+#[test]
+fn sigkill_mid_rpc_then_restart_runs_the_task_to_completion() {
+    let mut s = Server::start(ServerOpts::default());
+    drop(open_with(&s, &periodic()));
+    let id = queue(
+        &s,
+        json!({"kind": "GetParameterValues", "args": {"parameter_names": ["Device.DeviceInfo.UpTime"]}}),
+    );
+    let mut c = open_with(&s, &periodic());
+    let req = envelope(&c.post(&[], b""));
+    assert!(matches!(req.body, Body::Rpc(Rpc::GetParameterValues(_))));
+    assert_eq!(task(&s, id)["status"], "running");
+    s.restart();
+    let t = wait_status(&s, id, "pending");
+    assert_eq!(t["attempts"], 1, "the lost attempt is counted: {t}");
+    let mut c = open_with(&s, &periodic());
+    let req = envelope(&c.post(&[], b""));
+    assert!(matches!(req.body, Body::Rpc(Rpc::GetParameterValues(_))));
+    let r = answer(&mut c, &req, gpv_response("Device.DeviceInfo.UpTime", "42"));
+    assert_eq!(r.status, 204, "{}", r.text());
+    let t = task(&s, id);
+    assert_eq!(t["status"], "done", "{t}");
+    assert!(s.all_logs().contains("reclaim"), "the reclaim is logged");
+}
+
+/// Defect 8: abandoned sessions with a huge SessionTimeout made every new device get 503.
+#[test]
+fn abandoned_sessions_lock_no_device_out() {
+    let s = Server::start(ServerOpts {
+        cwmp_toml: "max_sessions = 5\n".into(),
+        ..Default::default()
+    });
+    let forever = |serial: &str| {
+        INFORM
+            .replace(
+                ">60</cwmp:SessionTimeout>",
+                ">4294967295</cwmp:SessionTimeout>",
+            )
+            .replace("SN0123456789", serial)
+    };
+    for i in 0..20 {
+        // Inform, read the InformResponse, drop the connection.
+        drop(open_with(&s, &forever(&format!("ABANDONED{i}"))));
+    }
+    // A new device, and one of the abandoned ones, get sessions.
+    for serial in ["FRESH1", "ABANDONED3"] {
+        s.wait_for(
+            &format!("a session for {serial}"),
+            std::time::Duration::from_secs(10),
+            |s| {
+                let mut c = Conn::open(s.http_port);
+                let r = c.post(&xml(), forever(serial).as_bytes());
+                (r.status == 200).then_some(())
+            },
+        );
+    }
+}
+
+/// Defect 9: a gzip body of zeros was inflated whole before the limit applied.
+#[test]
+fn compression_bombs_stop_at_the_limit() {
+    use std::io::Write;
+    let s = Server::start(ServerOpts::default());
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    let zeros = vec![0u8; 1 << 20];
+    for _ in 0..256 {
+        gz.write_all(&zeros).unwrap();
+    }
+    let bomb = gz.finish().unwrap();
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let (port, bomb) = (s.http_port, bomb.clone());
+            std::thread::spawn(move || {
+                let mut c = Conn::open(port);
+                c.post(&[("Content-Encoding", "gzip")], &bomb).status
+            })
+        })
+        .collect();
+    for t in threads {
+        assert_eq!(t.join().unwrap(), 413);
+    }
+    // Four 256 MiB bombs at once: the server never held more than a little over the
+    // limit for each (8 MiB), far from the 1 GiB they inflate to.
+    let status = std::fs::read_to_string(format!("/proc/{}/status", s.proc.child.id())).unwrap();
+    let hwm_kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    assert!(hwm_kb < 300 * 1024, "peak RSS {hwm_kb} kB");
+    inform_and_end(&s);
+}
+
+fn digest_header(r: &Resp, user: &str, pass: &str, uri: &str) -> String {
+    let challenge = r.header("WWW-Authenticate").expect("a Digest challenge");
+    let mut prompt = digest_auth::parse(challenge).unwrap();
+    let ctx = digest_auth::AuthContext::new_post(user, pass, uri, None::<&[u8]>);
+    prompt.respond(&ctx).unwrap().to_header_string()
+}
+
+/// Defect 11: a captured Authorization header worked again on new connections, for any
+/// body and DeviceId.
+#[test]
+fn captured_digest_headers_do_not_replay() {
+    let s = Server::start(ServerOpts {
+        cwmp_toml: "auth = \"digest\"\npassword = \"pw\"\n".into(),
+        ..Default::default()
+    });
+    let user = "001A2B-HGW%2D1000-SN0123456789";
+    let mut c = Conn::open(s.http_port);
+    let r = c.post(&xml(), INFORM.as_bytes());
+    assert_eq!(r.status, 401);
+    let good = digest_header(&r, user, "pw", "/");
+    let mut headers = xml().to_vec();
+    headers.push(("Authorization", good.as_str()));
+    assert_eq!(c.post(&headers, INFORM.as_bytes()).status, 200);
+    assert_eq!(c.post(&[], b"").status, 204);
+    // The same header again, on a new connection: the nonce count did not grow.
+    let mut c = Conn::open(s.http_port);
+    assert_eq!(c.post(&headers, INFORM.as_bytes()).status, 401, "replay");
+    // For another device.
+    let other = INFORM.replace("SN0123456789", "SN-OTHER");
+    let mut c = Conn::open(s.http_port);
+    assert_eq!(c.post(&headers, other.as_bytes()).status, 401, "transplant");
+    // Without qop, and with another uri.
+    let mut c = Conn::open(s.http_port);
+    let r = c.post(&xml(), INFORM.as_bytes());
+    let wrong_uri = digest_header(&r, user, "pw", "/elsewhere");
+    let no_qop = digest_header(&r, user, "pw", "/")
+        .replace(", qop=auth", "")
+        .replace("qop=auth, ", "");
+    for (what, h) in [("uri", wrong_uri), ("qop", no_qop)] {
+        let mut c = Conn::open(s.http_port);
+        let mut headers = xml().to_vec();
+        headers.push(("Authorization", h.as_str()));
+        assert_eq!(c.post(&headers, INFORM.as_bytes()).status, 401, "{what}");
+    }
+}
+
+/// Binds to `ip` and connects to `port` on 127.0.0.1.
+fn connect_from(ip: &str, port: u16) -> std::net::TcpStream {
+    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    sock.bind(
+        &format!("{ip}:0")
+            .parse::<std::net::SocketAddr>()
+            .unwrap()
+            .into(),
+    )
+    .unwrap();
+    sock.connect(
+        &format!("127.0.0.1:{port}")
+            .parse::<std::net::SocketAddr>()
+            .unwrap()
+            .into(),
+    )
+    .unwrap();
+    sock.into()
+}
+
+/// Defect 12: a connection that sent its headers and stalled stayed open indefinitely, and
+/// one address could hold every connection.
+#[test]
+fn stalled_bodies_time_out_and_one_address_cannot_hold_every_connection() {
+    use std::io::{Read, Write};
+    let s = Server::start(ServerOpts {
+        cwmp_toml: "body_timeout_secs = 1\nmax_connections_per_address = 3\n".into(),
+        ..Default::default()
+    });
+    let mut stalled = std::net::TcpStream::connect(("127.0.0.1", s.http_port)).unwrap();
+    stalled
+        .write_all(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n<soap")
+        .unwrap();
+    stalled
+        .set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    let t0 = std::time::Instant::now();
+    let mut buf = Vec::new();
+    let _ = stalled.read_to_end(&mut buf);
+    assert!(
+        t0.elapsed() < std::time::Duration::from_secs(15),
+        "the stalled connection was closed by the server"
+    );
+    let text = String::from_utf8_lossy(&buf);
+    assert!(
+        text.is_empty() || text.starts_with("HTTP/1.1 408"),
+        "{text}"
+    );
+
+    let held: Vec<_> = (0..3)
+        .map(|_| connect_from("127.0.0.2", s.http_port))
+        .collect();
+    let mut over = connect_from("127.0.0.2", s.http_port);
+    over.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let mut b = [0u8; 1];
+    assert!(
+        matches!(over.read(&mut b), Ok(0) | Err(_)),
+        "a fourth connection from 127.0.0.2 is closed"
+    );
+    // Others are not affected.
+    inform_and_end(&s);
+    let (_, h) = s.get("/healthz");
+    assert!(
+        h["connections"]["cwmp"]["refused"]["per_address"].as_u64() >= Some(1),
+        "{h}"
+    );
+    drop(held);
+}
+
+/// Defects 15 and 25: a device-reported ConnectionRequestURL aimed Keelson at another local
+/// service; the outcome of a connection request was never recorded.
+#[test]
+fn connection_requests_go_only_where_the_device_informed_from() {
+    let target = std::net::TcpListener::bind("127.0.0.2:0").unwrap();
+    target.set_nonblocking(true).unwrap();
+    let url = format!(
+        "http://{}/internal/admin?delete=all",
+        target.local_addr().unwrap()
+    );
+    let s = Server::start(ServerOpts {
+        extra_toml: "[connection_request]\nmin_interval_secs = 0\ntimeout_secs = 2\n".into(),
+        ..Default::default()
+    });
+    let body = periodic().replace("http://192.0.2.10:7547/cr-4f2a", &url);
+    let mut c = open_with(&s, &body);
+    assert_eq!(c.post(&[], b"").status, 204);
+    let (st, r) = s.post(
+        &format!("/api/v1/devices/{DEV_URL}/connection-request"),
+        &json!({}),
+    );
+    assert_eq!(st, 200, "{r}");
+    assert_eq!(r["result"], "forbidden", "{r}");
+    assert!(
+        matches!(target.accept(), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+        "the other address was never contacted"
+    );
+    let (_, d) = s.get(&format!("/api/v1/devices/{DEV_URL}"));
+    assert_eq!(d["device"]["last_cr_result"], "forbidden", "{d}");
+    assert!(d["device"]["last_cr_at"].is_string(), "{d}");
+}
+
+/// Defect 20: connection requests carried lower-case header names, which embedded Digest
+/// checks (easycwmp's `Authorization: Digest `) do not match.
+#[test]
+fn connection_requests_use_the_header_names_cpes_match() {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/cr", listener.local_addr().unwrap());
+    // A CPE's CR endpoint that matches its header names case-sensitively.
+    let cpe = std::thread::spawn(move || -> Vec<String> {
+        let mut heads = Vec::new();
+        for _ in 0..2 {
+            let (stream, _) = listener.accept().unwrap();
+            let mut r = BufReader::new(stream.try_clone().unwrap());
+            let mut head = String::new();
+            loop {
+                let mut line = String::new();
+                if r.read_line(&mut line).unwrap() == 0 || line == "\r\n" {
+                    break;
+                }
+                head.push_str(&line);
+            }
+            let mut w = stream;
+            if head.contains("\r\nAuthorization: Digest ") {
+                w.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+                    .unwrap();
+                heads.push(head);
+                break;
+            }
+            w.write_all(b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Digest realm=\"cpe\", nonce=\"abc123\", qop=\"auth\"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").unwrap();
+            heads.push(head);
+        }
+        heads
+    });
+    let s = Server::start(ServerOpts {
+        extra_toml: "[connection_request]\nusername = \"cr\"\npassword = \"crpw\"\nmin_interval_secs = 0\ntimeout_secs = 5\n".into(),
+        ..Default::default()
+    });
+    let body = periodic().replace("http://192.0.2.10:7547/cr-4f2a", &url);
+    let mut c = open_with(&s, &body);
+    assert_eq!(c.post(&[], b"").status, 204);
+    let (_, r) = s.post(
+        &format!("/api/v1/devices/{DEV_URL}/connection-request"),
+        &json!({}),
+    );
+    let heads = cpe.join().unwrap();
+    assert_eq!(r["result"], "accepted", "{r}\n{heads:?}");
+    assert!(
+        heads.last().unwrap().contains("\r\nAuthorization: Digest "),
+        "{heads:?}"
+    );
+    assert!(heads[0].contains("\r\nHost: "), "{heads:?}");
+}
+
+/// Defects 21 and 22: a CPE that rebooted and re-Informed on the same connection got 400,
+/// its Reboot never completed (empty CommandKey), and the RPC on the wire stayed running.
+#[test]
+fn reboot_then_new_inform_on_the_same_connection() {
+    let s = Server::start(ServerOpts::default());
+    drop(open_with(&s, &periodic()));
+    let reboot = queue(
+        &s,
+        json!({"kind": "Reboot", "args": {"command_key": "rk-1"}}),
+    );
+    let gpv = queue(
+        &s,
+        json!({"kind": "GetParameterValues", "args": {"parameter_names": ["Device.DeviceInfo.UpTime"]}}),
+    );
+    let mut c = open_with(&s, &periodic());
+    let req = envelope(&c.post(&[], b""));
+    assert!(matches!(req.body, Body::Rpc(Rpc::Reboot(_))));
+    let next = envelope(&answer(
+        &mut c,
+        &req,
+        Rpc::RebootResponse(codec::RebootResponse {}),
+    ));
+    assert!(matches!(next.body, Body::Rpc(Rpc::GetParameterValues(_))));
+    assert_eq!(task(&s, reboot)["status"], "waiting");
+    // The CPE reboots and informs again on the same keep-alive connection, as cwmp-sim
+    // does, with an empty CommandKey on `M Reboot`.
+    let env = envelope(&c.post(
+        &xml(),
+        inform_with(&[("1 BOOT", ""), ("M Reboot", "")]).as_bytes(),
+    ));
+    assert!(matches!(env.body, Body::Rpc(Rpc::InformResponse(_))));
+    let t = task(&s, reboot);
+    assert_eq!(t["status"], "done", "{t}");
+    let t = task(&s, gpv);
+    assert_eq!(
+        t["status"], "pending",
+        "the RPC in flight goes back to the queue: {t}"
+    );
+    // And runs in the new session.
+    let req = envelope(&c.post(&[], b""));
+    assert!(matches!(req.body, Body::Rpc(Rpc::GetParameterValues(_))));
+    assert_eq!(
+        answer(&mut c, &req, gpv_response("Device.DeviceInfo.UpTime", "5")).status,
+        204
+    );
+    assert_eq!(task(&s, gpv)["status"], "done");
+}
+
+/// Defect 23: `Status 9005, InstanceNumber 0` was recorded done with a phantom instance.
+#[test]
+fn impossible_add_object_responses_are_faults() {
+    let s = Server::start(ServerOpts::default());
+    drop(open_with(&s, &periodic()));
+    let id = queue(
+        &s,
+        json!({"kind": "AddObject", "args": {"object_name": "Device.IP.Interface."}}),
+    );
+    let mut c = open_with(&s, &periodic());
+    let req = envelope(&c.post(&[], b""));
+    assert!(matches!(req.body, Body::Rpc(Rpc::AddObject(_))));
+    let r = answer(
+        &mut c,
+        &req,
+        Rpc::AddObjectResponse(codec::AddObjectResponse {
+            instance_number: 0,
+            status: 9005,
+        }),
+    );
+    assert_eq!(r.status, 204, "{}", r.text());
+    let t = task(&s, id);
+    assert_eq!(t["status"], "fault", "{t}");
+    assert_eq!(t["fault_code"], 8802, "{t}");
+    assert!(t["fault_meaning"].is_string(), "{t}");
+    let (_, p) = s.get(&format!(
+        "/api/v1/devices/{DEV_URL}/parameters?prefix=Device.IP.Interface.0"
+    ));
+    assert!(
+        !p.to_string().contains("Device.IP.Interface.0."),
+        "no phantom instance: {p}"
+    );
+}
+
+/// Defect 26: an aborted session reported `fault_code: 0`.
+#[test]
+fn an_aborted_session_reports_a_keelson_fault_code() {
+    let s = Server::start(ServerOpts {
+        cwmp_toml: "session_timeout_secs = 1\n".into(),
+        ..Default::default()
+    });
+    let body = periodic().replace(
+        "<cwmp:SessionTimeout SOAP-ENV:mustUnderstand=\"0\">60</cwmp:SessionTimeout>",
+        "",
+    );
+    drop(open_with(&s, &body));
+    let id = queue(
+        &s,
+        json!({"kind": "GetParameterValues", "args": {"parameter_names": ["Device.DeviceInfo."]}, "max_attempts": 1}),
+    );
+    let mut c = open_with(&s, &body);
+    let req = envelope(&c.post(&[], b""));
+    assert!(matches!(req.body, Body::Rpc(Rpc::GetParameterValues(_))));
+    // The CPE goes silent; the session times out with the RPC outcome unknown.
+    let t = wait_status(&s, id, "fault");
+    assert_eq!(t["fault_code"], 8800, "{t}");
+    assert!(
+        t["fault_meaning"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("session"),
+        "{t}"
+    );
+    drop(c);
+}
+
+/// Defect 27: GetParameterValues of a name the data model does not have was queued.
+#[test]
+fn unknown_standard_names_are_refused_unless_forced() {
+    let s = Server::start(ServerOpts::default());
+    drop(open_with(&s, &periodic()));
+    let args = json!({"parameter_names": ["Device.DeviceInfo.NoSuchThing"]});
+    let (st, b) = s.post(
+        &format!("/api/v1/devices/{DEV_URL}/tasks"),
+        &json!({"kind": "GetParameterValues", "args": args}),
+    );
+    assert_eq!(st, 422, "{b}");
+    assert!(b.to_string().contains("NoSuchThing"), "{b}");
+    queue(
+        &s,
+        json!({"kind": "GetParameterValues", "args": args, "force": true}),
+    );
+    // Vendor extensions pass.
+    queue(
+        &s,
+        json!({"kind": "GetParameterValues", "args": {"parameter_names": ["Device.X_ACME_Thing"]}}),
+    );
+}
+
+/// Defect 5: `keelson config` printed passwords.
+#[test]
+fn keelson_config_redacts_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("k.toml");
+    std::fs::write(
+        &cfg,
+        "database_url = \"postgres://keelson:db-secret-1@db/keelson\"\n[cwmp]\npassword = \"cpe-secret-2\"\nnonce_secret = \"nonce-secret-3\"\n[connection_request]\npassword = \"cr-secret-4\"\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(bin())
+        .args(["config", "--config", cfg.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    for secret in [
+        "db-secret-1",
+        "cpe-secret-2",
+        "nonce-secret-3",
+        "cr-secret-4",
+    ] {
+        assert!(!text.contains(secret), "{secret} printed:\n{text}");
+    }
+    assert!(text.contains("***"), "{text}");
+}
+
+/// Defect 17: data files were created 0644, passwords stored in clear, server paths shown.
+#[test]
+fn files_and_secrets_at_rest() {
+    use std::os::unix::fs::PermissionsExt;
+    let s = Server::start(ServerOpts::default());
+    drop(open_with(&s, &periodic()));
+    let (st, f) = s.post_bytes("/api/v1/files?name=fw.bin", b"firmware bytes");
+    assert_eq!(st, 201, "{f}");
+    let r = agent()
+        .put(&s.nbi(&format!("/api/v1/devices/{DEV_URL}/credentials")))
+        .send_json(json!({"cpe_username": "u", "cpe_password": "device-secret-pw", "cr_username": "cr", "cr_password": "cr-pw"}))
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let data = s.dir().join("data");
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&data), 0o700);
+    let mut checked = 0;
+    for entry in walk(&data) {
+        let m = mode(&entry);
+        if entry.is_dir() {
+            assert_eq!(m, 0o700, "{}", entry.display());
+        } else {
+            assert_eq!(m & 0o077, 0, "{} is {m:o}", entry.display());
+            checked += 1;
+            let bytes = std::fs::read(&entry).unwrap();
+            assert!(
+                !bytes.windows(16).any(|w| w == b"device-secret-pw"),
+                "the CPE password is stored in clear in {}",
+                entry.display()
+            );
+        }
+    }
+    assert!(checked >= 3, "database, WAL, file");
+    let (_, files) = s.get("/api/v1/files");
+    let text = files.to_string();
+    assert!(
+        !text.contains("stored_path") && !text.contains(data.to_str().unwrap()),
+        "{text}"
+    );
+    let (_, d) = s.get(&format!("/api/v1/devices/{DEV_URL}"));
+    assert!(!d.to_string().contains("cr-pw"), "{d}");
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        }
+        out.push(p);
+    }
+    out
+}
+
+/// Defect 4: `/bulkdata` read the body before authenticating.
+#[test]
+fn bulk_data_authenticates_before_reading_the_body() {
+    let s = Server::start(ServerOpts {
+        cwmp_toml: "auth = \"digest\"\npassword = \"pw\"\n".into(),
+        ..Default::default()
+    });
+    let mut c = Conn::open(s.http_port);
+    // A 60 MB body announced, none sent: the 401 comes at once.
+    c.write_raw(
+        b"POST /bulkdata?oui=001A2B&pc=HGW-1000&sn=SN1 HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 60000000\r\n\r\n",
+    )
+    .unwrap();
+    let r = c.read_one();
+    assert_eq!(r.status, 401);
+    assert_eq!(r.header("Connection"), Some("close"));
+}
