@@ -52,6 +52,14 @@
 //! enters the digest). Use [`ids::username_forms`] in the callback to match a
 //! stored username in either its raw or its encoded form.
 
+// Outside input: no panicking arithmetic, indexing or unwrapping here (clippy enforces it).
+#![deny(
+    clippy::arithmetic_side_effects,
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used
+)]
+
 use std::sync::OnceLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -330,7 +338,7 @@ impl Authenticator {
         let mut mac = hmac_with(&secret);
         mac.update(OPAQUE_LABEL);
         mac.update(cfg.realm.as_bytes());
-        let opaque = hex::encode(&mac.finalize().into_bytes()[..8]);
+        let opaque = hex::encode(mac.finalize().into_bytes().get(..8).unwrap_or_default());
         Authenticator {
             cfg,
             secret,
@@ -387,11 +395,15 @@ impl Authenticator {
     pub fn issue_nonce_at(&self, now: SystemTime) -> String {
         let ts = unix_secs(now);
         let salt: [u8; 8] = rand::random();
-        let mut raw = [0u8; NONCE_LEN];
-        raw[..8].copy_from_slice(&ts.to_be_bytes());
-        raw[8..16].copy_from_slice(&salt);
-        let tag = self.nonce_mac(&raw[..16]).finalize().into_bytes();
-        raw[16..].copy_from_slice(&tag[..NONCE_MAC_LEN]);
+        // ts (8) ‖ salt (8) ‖ MAC over both, truncated.
+        let mut stamp = [0u8; 16];
+        let (t, s) = stamp.split_at_mut(8);
+        t.copy_from_slice(&ts.to_be_bytes());
+        s.copy_from_slice(&salt);
+        let tag = self.nonce_mac(&stamp).finalize().into_bytes();
+        let mut raw = Vec::with_capacity(NONCE_LEN);
+        raw.extend_from_slice(&stamp);
+        raw.extend(tag.iter().take(NONCE_MAC_LEN));
         hex::encode(raw)
     }
 
@@ -407,15 +419,13 @@ impl Authenticator {
             Ok(raw) if raw.len() == NONCE_LEN => raw,
             _ => return NonceState::Forged,
         };
-        if self
-            .nonce_mac(&raw[..16])
-            .verify_truncated_left(&raw[16..])
-            .is_err()
-        {
+        let (stamp, tag) = raw.split_at(16.min(raw.len()));
+        if self.nonce_mac(stamp).verify_truncated_left(tag).is_err() {
             return NonceState::Forged;
         }
-        let mut ts = [0u8; 8];
-        ts.copy_from_slice(&raw[..8]);
+        let Some(ts) = stamp.get(..8).and_then(|t| <[u8; 8]>::try_from(t).ok()) else {
+            return NonceState::Forged;
+        };
         let issued = u64::from_be_bytes(ts);
         let now = unix_secs(now);
         if issued > now.saturating_add(MAX_CLOCK_SKEW.as_secs()) {
@@ -785,8 +795,9 @@ fn unix_secs(t: SystemTime) -> u64 {
         .unwrap_or(0)
 }
 
+// HMAC accepts keys of any length: `new_from_slice` cannot fail.
+#[allow(clippy::expect_used)]
 fn hmac_with(key: &[u8]) -> HmacSha256 {
-    // HMAC accepts keys of any length.
     HmacSha256::new_from_slice(key).expect("HMAC takes any key length")
 }
 

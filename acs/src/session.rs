@@ -992,7 +992,40 @@ fn strip_variant(v: Value) -> Value {
 
 /// Builds the RPC a task asks for. Arguments are the method's fields as JSON (snake_case of the
 /// XSD names); CommandKey and ParameterKey default to the task's command key.
+///
+/// The RPC is also checked the way a CPE reads it: serialized and parsed with our own codec,
+/// whose rules for required arguments (a ScheduleDownload needs a FileType and URL, …) it
+/// must meet. A task that could only produce an invalid request is refused here, at queue
+/// time, instead of being sent.
 pub fn build_rpc(task: &TaskSpec, root: &str) -> Result<Rpc, String> {
+    let rpc = build_rpc_unchecked(task, root)?;
+    let env = Envelope {
+        ns: CWMP_NS_1_0.to_string(),
+        header: Header {
+            id: Some("check".into()),
+            ..Default::default()
+        },
+        body: Body::Rpc(rpc),
+    };
+    let bytes = serialize(&env, &OutputStyle::default());
+    let limits = Limits {
+        max_body_bytes: usize::MAX,
+        max_elements: usize::MAX,
+        ..Limits::default()
+    };
+    match parse(&bytes, &limits) {
+        Ok(_) => match env.body {
+            Body::Rpc(rpc) => Ok(rpc),
+            Body::Fault(_) => Err("not an RPC".into()),
+        },
+        Err(CodecError::InvalidArguments { reason, .. }) => Err(reason),
+        Err(e) => Err(format!(
+            "the request would not be a valid CWMP message: {e}"
+        )),
+    }
+}
+
+fn build_rpc_unchecked(task: &TaskSpec, root: &str) -> Result<Rpc, String> {
     fn args<T: serde::de::DeserializeOwned>(v: &Value) -> Result<T, String> {
         let v = if v.is_null() {
             Value::Object(Default::default())

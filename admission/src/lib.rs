@@ -8,6 +8,14 @@
 //! An admitted connection holds a [`Slot`]; dropping it (when the connection ends, also when
 //! its task panics and unwinds) gives the place back and runs the listener's close hook.
 
+// Outside input: no panicking arithmetic, indexing or unwrapping here (clippy enforces it).
+#![deny(
+    clippy::arithmetic_side_effects,
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used
+)]
+
 use std::collections::HashMap;
 use std::fmt;
 use std::net::IpAddr;
@@ -254,6 +262,12 @@ impl Registry {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::arithmetic_side_effects,
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used
+)]
 mod tests {
     use super::*;
 

@@ -4,6 +4,14 @@
 //! quick-xml never expands DTDs or custom entities; on top of that any `<!DOCTYPE` is refused,
 //! so a document cannot even declare entities, and an undeclared `&name;` is an error.
 
+// Outside input: no panicking arithmetic, indexing or unwrapping here (clippy enforces it).
+#![deny(
+    clippy::arithmetic_side_effects,
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used
+)]
+
 use std::borrow::Cow;
 use std::path::Path;
 
@@ -71,11 +79,16 @@ impl<'a> Xml<'a> {
             self.line_pos = 0;
             self.line = 1;
         }
-        let n = self.src[self.line_pos..pos]
+        let n = self
+            .src
+            .get(self.line_pos..pos)
+            .unwrap_or_default()
             .iter()
             .filter(|&&b| b == b'\n')
             .count();
-        self.line += n as u32;
+        self.line = self
+            .line
+            .saturating_add(u32::try_from(n).unwrap_or(u32::MAX));
         self.line_pos = pos;
         self.line
     }
@@ -195,7 +208,13 @@ pub(crate) fn check_utf8(src: &[u8], file: &Path) -> Result<(), DmError> {
         Ok(_) => Ok(()),
         Err(e) => {
             let at = e.valid_up_to();
-            let line = 1 + src[..at].iter().filter(|&&b| b == b'\n').count() as u32;
+            let lines = src
+                .get(..at)
+                .unwrap_or_default()
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count();
+            let line = u32::try_from(lines).unwrap_or(u32::MAX).saturating_add(1);
             Err(DmError::Xml {
                 file: file.to_path_buf(),
                 line,
@@ -219,7 +238,7 @@ pub(crate) fn clean_text(raw: &str) -> String {
     let indent = raw
         .lines()
         .filter(|l| !l.trim().is_empty())
-        .map(|l| l.len() - l.trim_start_matches(' ').len())
+        .map(|l| l.len().saturating_sub(l.trim_start_matches(' ').len()))
         .min()
         .unwrap_or(0);
     let mut out = String::with_capacity(raw.len());

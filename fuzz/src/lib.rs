@@ -218,37 +218,16 @@ pub fn udp_cr(data: &[u8]) {
     assert_eq!(back, cr);
 }
 
-/// Task kinds the NBI queues.
-pub const TASK_KINDS: &[&str] = &[
-    "GetRPCMethods",
-    "SetParameterValues",
-    "GetParameterValues",
-    "GetParameterNames",
-    "SetParameterAttributes",
-    "GetParameterAttributes",
-    "AddObject",
-    "DeleteObject",
-    "Reboot",
-    "Download",
-    "Upload",
-    "FactoryReset",
-    "GetQueuedTransfers",
-    "GetAllQueuedTransfers",
-    "ScheduleInform",
-    "SetVouchers",
-    "GetOptions",
-    "ScheduleDownload",
-    "CancelTransfer",
-    "ChangeDUState",
-];
-
 /// NBI task arguments (the first byte picks the kind, the rest is the `args` JSON): what
 /// builds an RPC must serialize to a request that parses as the same method.
 pub fn task_args(data: &[u8]) {
     let Some((c, json)) = split_choice(data) else {
         return;
     };
-    let kind = TASK_KINDS[usize::from(c) % TASK_KINDS.len()];
+    let kinds = &codec::CPE_METHODS;
+    let Some(kind) = kinds.get(usize::from(c) % kinds.len()) else {
+        return;
+    };
     let Ok(args) = serde_json::from_slice::<serde_json::Value>(json) else {
         return;
     };

@@ -5,6 +5,14 @@
 //! A device that failed to deliver earlier reports appends them to the next one, so one body
 //! carries one or more reports, each with its own collection time.
 
+// Outside input: no panicking arithmetic, indexing or unwrapping here (clippy enforces it).
+#![deny(
+    clippy::arithmetic_side_effects,
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used
+)]
+
 use chrono::{DateTime, TimeZone, Utc};
 use serde_json::Value;
 
@@ -193,7 +201,7 @@ fn flatten(prefix: &str, v: &Value, out: &mut Vec<(String, String)>) {
         }
         Value::Array(items) => {
             for (i, child) in items.iter().enumerate() {
-                flatten(&format!("{prefix}.{}", i + 1), child, out);
+                flatten(&format!("{prefix}.{}", i.saturating_add(1)), child, out);
             }
         }
         scalar => out.push((prefix.to_string(), json_text(scalar))),
@@ -225,17 +233,19 @@ fn parse_csv(text: &str, format: ReportFormat) -> Result<Vec<Report>, BulkError>
             };
             for (line, row) in rdr.records().enumerate() {
                 let row = row.map_err(|e| BulkError::Csv(e.to_string()))?;
+                // `flexible(false)`: every row has the header's columns.
+                let cell = |c: usize| row.get(c).unwrap_or_default();
                 let time = match ts_col {
-                    Some(c) => Some(parse_time(&row[c]).ok_or_else(|| {
+                    Some(c) => Some(parse_time(cell(c)).ok_or_else(|| {
                         BulkError::Csv(format!(
                             "row {}: bad ReportTimestamp {:?}",
-                            line + 2,
-                            &row[c]
+                            line.saturating_add(2),
+                            cell(c)
                         ))
                     })?),
                     None => None,
                 };
-                let sample = (row[name_col].to_string(), row[value_col].to_string());
+                let sample = (cell(name_col).to_string(), cell(value_col).to_string());
                 match out.last_mut() {
                     Some(r) if r.collection_time == time => r.samples.push(sample),
                     _ => out.push(Report {
@@ -252,17 +262,17 @@ fn parse_csv(text: &str, format: ReportFormat) -> Result<Vec<Report>, BulkError>
                     collection_time: None,
                     samples: Vec::with_capacity(headers.len()),
                 };
-                for (i, h) in headers.iter().enumerate() {
-                    if Some(i) == ts_col {
-                        report.collection_time = Some(parse_time(&row[i]).ok_or_else(|| {
+                for (h, value) in headers.iter().zip(row.iter()) {
+                    if ts_col.is_some_and(|c| headers.get(c) == Some(h)) {
+                        report.collection_time = Some(parse_time(value).ok_or_else(|| {
                             BulkError::Csv(format!(
                                 "row {}: bad ReportTimestamp {:?}",
-                                line + 2,
-                                &row[i]
+                                line.saturating_add(2),
+                                value
                             ))
                         })?);
                     } else {
-                        report.samples.push((h.clone(), row[i].to_string()));
+                        report.samples.push((h.clone(), value.to_string()));
                     }
                 }
                 out.push(report);
@@ -273,6 +283,12 @@ fn parse_csv(text: &str, format: ReportFormat) -> Result<Vec<Report>, BulkError>
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::arithmetic_side_effects,
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used
+)]
 mod tests {
     use super::*;
 

@@ -43,6 +43,14 @@
 //! * A connection-level ERROR or DISCONNECT from the peer closes; a fatal framing error is
 //!   answered with ERROR 3 and closes.
 
+// Outside input: no panicking arithmetic, indexing or unwrapping here (clippy enforces it).
+// Indexing is allowed: every index into the session table comes from our own lookup in it.
+#![deny(
+    clippy::arithmetic_side_effects,
+    clippy::unwrap_used,
+    clippy::expect_used
+)]
+
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddrV4;
 use std::sync::Arc;
@@ -410,6 +418,11 @@ pub struct Collector {
     stats: Stats,
 }
 
+/// Half of a duration (keep-alive and acknowledgement pacing run at half their interval).
+fn half(d: Duration) -> Duration {
+    d.checked_div(2).unwrap_or_default()
+}
+
 impl Collector {
     /// A machine for a new transport connection. With [`Direction::Outbound`] the CONNECT
     /// is queued at once.
@@ -510,20 +523,33 @@ impl Collector {
                 }
             }
             ConnectionState::Connected => {
-                if let Some(ka) = self.peer_keep_alive {
-                    at(self.last_sent + ka / 2);
+                // Deadlines past the end of time (checked_add fails) are no deadlines.
+                if let Some(t) = self
+                    .peer_keep_alive
+                    .and_then(|ka| self.last_sent.checked_add(half(ka)))
+                {
+                    at(t);
                 }
                 if self.config.keep_alive_interval > 0 {
-                    at(self.last_received
-                        + Duration::from_secs(self.config.keep_alive_interval.into()));
+                    if let Some(t) = self
+                        .last_received
+                        .checked_add(Duration::from_secs(self.config.keep_alive_interval.into()))
+                    {
+                        at(t);
+                    }
                 }
                 for s in &self.sessions {
                     if let Some(d) = &s.doc {
                         if let Some(old) = d.oldest_unacked {
-                            if d.done > d.acked {
-                                at(old + s.ack_time / 2);
+                            let due = if d.done > d.acked {
+                                old.checked_add(half(s.ack_time))
                             } else if !d.overdue_reported && !d.pending.is_empty() {
-                                at(old + s.ack_time);
+                                old.checked_add(s.ack_time)
+                            } else {
+                                None
+                            };
+                            if let Some(t) = due {
+                                at(t);
                             }
                         }
                     }
@@ -546,7 +572,12 @@ impl Collector {
             }
             ConnectionState::Connected => {
                 let ka = self.config.keep_alive_interval;
-                if ka > 0 && now >= self.last_received + Duration::from_secs(ka.into()) {
+                if ka > 0
+                    && self
+                        .last_received
+                        .checked_add(Duration::from_secs(ka.into()))
+                        .is_some_and(|t| now >= t)
+                {
                     let d = format!("no message received from the exporter within the {ka} s keep-alive interval");
                     self.send_error(now, None, ErrorCode::KEEP_ALIVE_EXPIRED, d);
                     return;
@@ -557,7 +588,9 @@ impl Collector {
                     let (sid, ack_time) = (s.id, s.ack_time);
                     if let Some(d) = &mut s.doc {
                         if let Some(old) = d.oldest_unacked {
-                            if !d.overdue_reported && !d.pending.is_empty() && now >= old + ack_time
+                            if !d.overdue_reported
+                                && !d.pending.is_empty()
+                                && old.checked_add(ack_time).is_some_and(|t| now >= t)
                             {
                                 d.overdue_reported = true;
                                 let e = Event::AckOverdue {
@@ -571,7 +604,11 @@ impl Collector {
                     }
                 }
                 if let Some(ka) = self.peer_keep_alive {
-                    if now >= self.last_sent + ka / 2 {
+                    if self
+                        .last_sent
+                        .checked_add(half(ka))
+                        .is_some_and(|t| now >= t)
+                    {
                         self.send(now, Message::new(0, Body::KeepAlive));
                     }
                 }
@@ -638,7 +675,7 @@ impl Collector {
             return;
         }
         self.last_received = now;
-        self.stats.messages_received += 1;
+        self.stats.messages_received = self.stats.messages_received.saturating_add(1);
         let sid = msg.session_id;
         let id = msg.id();
         match msg.body {
@@ -876,7 +913,7 @@ impl Collector {
             code,
             description: description.clone(),
         });
-        self.stats.errors_sent += 1;
+        self.stats.errors_sent = self.stats.errors_sent.saturating_add(1);
         self.send(now, Message::new(session.unwrap_or(0), body));
         self.event(Event::ErrorSent {
             session_id: session,
@@ -894,7 +931,7 @@ impl Collector {
             Some(i) => i,
             None => {
                 self.sessions.push(Session::new(id));
-                self.sessions.len() - 1
+                self.sessions.len().saturating_sub(1)
             }
         }
     }
@@ -1228,12 +1265,12 @@ impl Collector {
 
     fn on_data(&mut self, now: Instant, sid: u8, data: Data) {
         let Some(i) = self.flowing(now, sid, "DATA") else {
-            self.stats.records_rejected += 1;
+            self.stats.records_rejected = self.stats.records_rejected.saturating_add(1);
             return;
         };
         let sess = &self.sessions[i];
         if !matches!(sess.flow, Flow::Active) || sess.doc.is_none() {
-            self.stats.records_rejected += 1;
+            self.stats.records_rejected = self.stats.records_rejected.saturating_add(1);
             let d = format!(
                 "DATA (DSN {}) for session {sid} before SESSION_START",
                 data.sequence_num
@@ -1242,7 +1279,7 @@ impl Collector {
             return;
         }
         if data.config_id != sess.config_id {
-            self.stats.records_rejected += 1;
+            self.stats.records_rejected = self.stats.records_rejected.saturating_add(1);
             let d = format!(
                 "DATA (DSN {}) with configId {} but configId {} is in force",
                 data.sequence_num, data.config_id, sess.config_id
@@ -1256,7 +1293,7 @@ impl Collector {
             .find(|t| t.id() == data.template_id)
             .cloned()
         else {
-            self.stats.records_rejected += 1;
+            self.stats.records_rejected = self.stats.records_rejected.saturating_add(1);
             let d = format!(
                 "DATA (DSN {}) for unknown templateId {} (configId {})",
                 data.sequence_num, data.template_id, data.config_id
@@ -1271,14 +1308,17 @@ impl Collector {
         let document_id = doc.id;
         if let Some(h) = doc.highest {
             if dsn <= h {
-                self.stats.duplicates_discarded += 1;
+                self.stats.duplicates_discarded = self.stats.duplicates_discarded.saturating_add(1);
                 self.maybe_ack(now, i);
                 return;
             }
         }
-        let gap = doc.highest.and_then(|h| (dsn > h + 1).then_some(h + 1));
+        let gap = doc
+            .highest
+            .and_then(|h| h.checked_add(1))
+            .filter(|&next| dsn > next);
         doc.highest = Some(dsn);
-        doc.processed_since_ack += 1;
+        doc.processed_since_ack = doc.processed_since_ack.saturating_add(1);
         doc.oldest_unacked.get_or_insert(now);
         let decoded = decode_record(&template, &data.record);
         if let Some(expected) = gap {
@@ -1294,7 +1334,7 @@ impl Collector {
                 if let Some(doc) = self.sessions[i].doc.as_mut() {
                     doc.pending.push_back((dsn, now));
                 }
-                self.stats.records_persisted += 1;
+                self.stats.records_persisted = self.stats.records_persisted.saturating_add(1);
                 self.out.push_back(Output::Persist(Record {
                     exporter: self.exporter.clone(),
                     session_id: sid,
@@ -1312,7 +1352,7 @@ impl Collector {
                         doc.done = Some(dsn);
                     }
                 }
-                self.stats.records_rejected += 1;
+                self.stats.records_rejected = self.stats.records_rejected.saturating_add(1);
                 let d = format!("DATA (DSN {dsn}, templateId {}): {error}", data.template_id);
                 self.send_error(now, Some(sid), ErrorCode::MESSAGE_DECODE_ERROR, d);
                 self.event(Event::RecordRejected {
@@ -1343,7 +1383,10 @@ impl Collector {
         }
         let caught_up = d.pending.is_empty();
         let window = d.processed_since_ack >= ack_seq;
-        let late = d.oldest_unacked.is_some_and(|o| now >= o + ack_time / 2);
+        let late = d
+            .oldest_unacked
+            .and_then(|o| o.checked_add(half(ack_time)))
+            .is_some_and(|t| now >= t);
         if !(caught_up || window || late) {
             return;
         }
@@ -1355,7 +1398,7 @@ impl Collector {
             config_id: d.config_id,
             sequence_num: target,
         });
-        self.stats.data_acks_sent += 1;
+        self.stats.data_acks_sent = self.stats.data_acks_sent.saturating_add(1);
         self.send(now, Message::new(sid, body));
     }
 }
@@ -1367,7 +1410,7 @@ fn field_supported(f: &FieldDescriptor, depth: usize) -> bool {
             && f.children
                 .iter()
                 .filter(|c| c.enabled)
-                .all(|c| field_supported(c, depth + 1))
+                .all(|c| field_supported(c, depth.saturating_add(1)))
     } else {
         f.type_id.name().is_some() || (0x21..=0x2d).contains(&f.type_id.base())
     }

@@ -16,6 +16,14 @@
 //!   descriptors from each record's type name and field values;
 //!   [`encode_xml_tr232`] writes TR-232 reports as a CPE does.
 
+// Outside input: no panicking arithmetic, indexing or unwrapping here (clippy enforces it).
+#![deny(
+    clippy::arithmetic_side_effects,
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used
+)]
+
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
@@ -377,20 +385,8 @@ fn decode_text(body: &[u8]) -> Cow<'_, str> {
     if let Some(rest) = body.strip_prefix(&[0xEF, 0xBB, 0xBF]) {
         return String::from_utf8_lossy(rest);
     }
-    if body.len() >= 2 && (body[..2] == [0xFF, 0xFE] || body[..2] == [0xFE, 0xFF]) {
-        let le = body[0] == 0xFF;
-        let units = body[2..].chunks_exact(2).map(|c| {
-            if le {
-                u16::from_le_bytes([c[0], c[1]])
-            } else {
-                u16::from_be_bytes([c[0], c[1]])
-            }
-        });
-        return Cow::Owned(
-            char::decode_utf16(units)
-                .map(|r| r.unwrap_or(char::REPLACEMENT_CHARACTER))
-                .collect(),
-        );
+    if let Some(text) = xmlguard::decode_utf16_bom(body) {
+        return Cow::Owned(text);
     }
     String::from_utf8_lossy(body)
 }
@@ -398,15 +394,19 @@ fn decode_text(body: &[u8]) -> Cow<'_, str> {
 fn xml_pos(text: &str, offset: usize) -> Position {
     let b = text.as_bytes();
     let offset = offset.min(b.len());
-    let before = &b[..offset];
-    let line = before.iter().filter(|&&c| c == b'\n').count() + 1;
+    let before = b.get(..offset).unwrap_or_default();
+    let line = before
+        .iter()
+        .filter(|&&c| c == b'\n')
+        .count()
+        .saturating_add(1);
     let line_start = before
         .iter()
         .rposition(|&c| c == b'\n')
-        .map_or(0, |i| i + 1);
+        .map_or(0, |i| i.saturating_add(1));
     Position::Xml {
         line,
-        column: offset - line_start + 1,
+        column: offset.saturating_sub(line_start).saturating_add(1),
         offset,
     }
 }
@@ -424,40 +424,41 @@ fn unescape(raw: &str) -> Cow<'_, str> {
     }
     let mut out = String::with_capacity(raw.len());
     let mut rest = raw;
-    while let Some(i) = rest.find('&') {
-        out.push_str(&rest[..i]);
-        rest = &rest[i..];
-        let resolved = rest[1..].find(';').filter(|&j| j <= 12).and_then(|j| {
-            let name = &rest[1..1 + j];
-            let c = match name {
-                "lt" => Some('<'),
-                "gt" => Some('>'),
-                "amp" => Some('&'),
-                "apos" => Some('\''),
-                "quot" => Some('"'),
-                _ => {
-                    let code = if let Some(h) =
-                        name.strip_prefix("#x").or_else(|| name.strip_prefix("#X"))
-                    {
-                        u32::from_str_radix(h, 16).ok()
-                    } else if let Some(d) = name.strip_prefix('#') {
-                        d.parse::<u32>().ok()
-                    } else {
-                        None
-                    };
-                    code.filter(|&c| c != 0).and_then(char::from_u32)
-                }
-            };
-            c.map(|c| (c, j + 2))
-        });
+    while let Some((before, after)) = rest.split_once('&') {
+        out.push_str(before);
+        let resolved = after
+            .split_once(';')
+            .filter(|(name, _)| name.len() <= 12)
+            .and_then(|(name, tail)| {
+                let c = match name {
+                    "lt" => Some('<'),
+                    "gt" => Some('>'),
+                    "amp" => Some('&'),
+                    "apos" => Some('\''),
+                    "quot" => Some('"'),
+                    _ => {
+                        let code = if let Some(h) =
+                            name.strip_prefix("#x").or_else(|| name.strip_prefix("#X"))
+                        {
+                            u32::from_str_radix(h, 16).ok()
+                        } else if let Some(d) = name.strip_prefix('#') {
+                            d.parse::<u32>().ok()
+                        } else {
+                            None
+                        };
+                        code.filter(|&c| c != 0).and_then(char::from_u32)
+                    }
+                };
+                c.map(|c| (c, tail))
+            });
         match resolved {
-            Some((c, len)) => {
+            Some((c, tail)) => {
                 out.push(c);
-                rest = &rest[len..];
+                rest = tail;
             }
             None => {
                 out.push('&');
-                rest = &rest[1..];
+                rest = after;
             }
         }
     }
@@ -904,7 +905,7 @@ impl<'t, 'l> XmlParser<'t, 'l> {
                 text,
                 has_child: false,
             }) => {
-                if text.len() + s.len() > self.limits.max_string_len {
+                if text.len().saturating_add(s.len()) > self.limits.max_string_len {
                     return Err(DocError::LimitExceeded {
                         at: xml_pos(self.text, pos),
                         what: "element text length",
@@ -943,7 +944,7 @@ impl<'t, 'l> XmlParser<'t, 'l> {
                 let Some(name) = rec.path.pop() else {
                     return Ok(());
                 };
-                let depth = rec.path.len() + 1;
+                let depth = rec.path.len().saturating_add(1);
                 if !has_child {
                     if rec.fields.len() >= limits.max_fields_per_record {
                         return Err(DocError::LimitExceeded {
@@ -982,7 +983,7 @@ impl<'t, 'l> XmlParser<'t, 'l> {
                             }
                             _ => {}
                         }
-                    } else if depth == 2 && rec.path[0] == "BulkData" {
+                    } else if depth == 2 && rec.path.first().is_some_and(|p| p == "BulkData") {
                         if let Some(pair) = rec.pair.as_mut() {
                             match name.as_str() {
                                 "Name" => pair.0 = Some(text.clone()),
@@ -1047,7 +1048,7 @@ pub fn encode_xml_tr232(
     creation_time_ms: u64,
     reports: &[BulkDataReport],
 ) -> String {
-    let mut s = String::with_capacity(512 + reports.len() * 1024);
+    let mut s = String::with_capacity(reports.len().saturating_mul(1024).saturating_add(512));
     s.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     s.push_str("<ipdr:IPDRDoc xmlns:ipdr=\"");
     s.push_str(IPDR_NAMESPACE);
@@ -1240,9 +1241,9 @@ fn parse_uuid(s: &str) -> Option<[u8; 16]> {
         return None;
     }
     let mut out = [0u8; 16];
-    for (i, pair) in hex.chunks_exact(2).enumerate() {
+    for (o, pair) in out.iter_mut().zip(hex.chunks_exact(2)) {
         let p = std::str::from_utf8(pair).ok()?;
-        out[i] = u8::from_str_radix(p, 16).ok()?;
+        *o = u8::from_str_radix(p, 16).ok()?;
     }
     Some(out)
 }
@@ -1277,7 +1278,7 @@ fn read_attrs(
         *budget,
         "attributes per descriptor",
     )?;
-    *budget -= n;
+    *budget = budget.saturating_sub(n);
     let mut attrs = Vec::with_capacity(n);
     for _ in 0..n {
         attrs.push(read_attr(r, limits, depth, budget)?);
@@ -1295,7 +1296,7 @@ fn read_attr(
     let name: FieldName = Arc::from(rd_string(r, "attributeName", limits)?);
     let type_id = TypeId(rd_u32(r, "typeId")?);
     if type_id.is_structure() {
-        if depth + 1 >= limits.max_depth.min(MAX_XDR_NESTING) {
+        if depth.saturating_add(1) >= limits.max_depth.min(MAX_XDR_NESTING) {
             return Err(DocError::LimitExceeded {
                 at: Position::Byte(at),
                 what: "structure nesting depth",
@@ -1309,13 +1310,13 @@ fn read_attr(
             *budget,
             "attributes per descriptor",
         )?;
-        *budget -= n;
+        *budget = budget.saturating_sub(n);
         if type_id.is_array() {
             rd_u32(r, "array bound")?;
         }
         let mut members = Vec::with_capacity(n);
         for _ in 0..n {
-            members.push(read_attr(r, limits, depth + 1, budget)?);
+            members.push(read_attr(r, limits, depth.saturating_add(1), budget)?);
         }
         let elem_min = members
             .iter()
@@ -1398,7 +1399,7 @@ impl Walk<'_, '_> {
             return Err(self.too_many_values(at));
         }
         if a.elem_min == 0 {
-            self.values_left -= count;
+            self.values_left = self.values_left.saturating_sub(count);
         }
         let needed = count.saturating_mul(a.elem_min);
         if needed > self.r.remaining() {
@@ -1433,7 +1434,7 @@ impl Walk<'_, '_> {
         if self.values_left == 0 {
             return Err(self.too_many_values(at));
         }
-        self.values_left -= 1;
+        self.values_left = self.values_left.saturating_sub(1);
         let base = TypeId(a.type_id.0 & !TypeId::ARRAY_FLAG);
         if base.0 & 0xffff == TypeId::IPV6_ADDR.0 && self.options.ipv6 == Ipv6Encoding::Auto {
             let mut peek = self.r.clone();
@@ -1992,7 +1993,7 @@ fn write_attr(a: &EncAttr, out: &mut Vec<u8>) -> Result<(), String> {
 }
 
 fn field_descriptor(a: &EncAttr, id: &mut u32) -> FieldDescriptor {
-    *id += 1;
+    *id = id.saturating_add(1);
     let mut f = FieldDescriptor::new(a.type_id, *id, a.name.clone());
     f.children = a.members.iter().map(|m| field_descriptor(m, id)).collect();
     f
@@ -2030,7 +2031,7 @@ impl EncDescriptor {
 pub fn encode_xdr(doc: &Document, opts: &XdrEncodeOptions) -> Result<Vec<u8>, DocEncodeError> {
     let doc_id =
         parse_uuid(&doc.doc_id).ok_or_else(|| DocEncodeError::DocId(doc.doc_id.clone()))?;
-    let mut out = Vec::with_capacity(256 + doc.records.len() * 128);
+    let mut out = Vec::with_capacity(doc.records.len().saturating_mul(128).saturating_add(256));
     put_u32(&mut out, XDR_FILE_VERSION as u32);
     put_str(&mut out, &doc.recorder_info).map_err(DocEncodeError::Header)?;
     put_u64(&mut out, doc.creation_time_ms.unwrap_or(0));
@@ -2056,7 +2057,7 @@ pub fn encode_xdr(doc: &Document, opts: &XdrEncodeOptions) -> Result<Vec<u8>, Do
                     .map(|(n, v)| derive_attr(n, v))
                     .collect::<Result<Vec<_>, _>>()
                     .map_err(err)?;
-                let id = descs.len() as i32 + 1;
+                let id = i32::try_from(descs.len()).map_or(i32::MAX, |n| n.saturating_add(1));
                 let mut fid = 0;
                 let block = TemplateBlock {
                     template_id: id as u16,
@@ -2088,10 +2089,12 @@ pub fn encode_xdr(doc: &Document, opts: &XdrEncodeOptions) -> Result<Vec<u8>, Do
                     attrs,
                     template,
                 });
-                descs.len() - 1
+                descs.len().saturating_sub(1)
             }
         };
-        let d = &descs[di];
+        let Some(d) = descs.get(di) else {
+            return Err(err("no record descriptor".into()));
+        };
         put_u32(&mut out, IPDRREC);
         put_u32(&mut out, d.id as u32);
         if opts.record_marker {
@@ -2149,8 +2152,14 @@ impl DocRecord {
             }
             BulkDataLayout::Flattened => {
                 for (i, (pn, pv)) in report.bulk_data.iter().enumerate() {
-                    fields.push((name(&format!("Name{}", i + 1)), Value::String(pn.clone())));
-                    fields.push((name(&format!("Value{}", i + 1)), Value::String(pv.clone())));
+                    fields.push((
+                        name(&format!("Name{}", i.saturating_add(1))),
+                        Value::String(pn.clone()),
+                    ));
+                    fields.push((
+                        name(&format!("Value{}", i.saturating_add(1))),
+                        Value::String(pv.clone()),
+                    ));
                 }
             }
         }

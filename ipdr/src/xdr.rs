@@ -4,6 +4,14 @@
 //! or GET_TEMPLATES_RESPONSE). Disabled fields are absent from records, so the compiled plan
 //! keeps the enabled fields only, in template order. [`decode_record`] walks that plan.
 
+// Outside input: no panicking arithmetic, indexing or unwrapping here (clippy enforces it).
+#![deny(
+    clippy::arithmetic_side_effects,
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used
+)]
+
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
@@ -401,7 +409,11 @@ fn compile_fields(
             });
         }
         let element = if f.type_id.is_structure() {
-            Kind::Structure(compile_fields(template_id, &f.children, depth + 1)?)
+            Kind::Structure(compile_fields(
+                template_id,
+                &f.children,
+                depth.saturating_add(1),
+            )?)
         } else {
             Kind::primitive(f.type_id).ok_or_else(|| TemplateError::UnsupportedType {
                 template_id,
@@ -484,7 +496,7 @@ fn truncated(field: &FieldName, e: DecodeError) -> RecordError {
         DecodeError::Truncated {
             needed, available, ..
         } => (needed, available),
-        DecodeError::CountTooLarge { available, .. } => (available + 1, available),
+        DecodeError::CountTooLarge { available, .. } => (available.saturating_add(1), available),
         _ => (1, 0),
     };
     RecordError::Truncated {
@@ -554,15 +566,14 @@ impl Decoder<'_, '_> {
             Kind::Uuid => length_prefixed(r.opaque("").map_err(e)?, Value::Uuid),
             Kind::IpAddr => {
                 let b = r.opaque("").map_err(e)?;
-                match b.len() {
-                    0 => Value::Absent,
-                    4 => Value::IpAddr(IpAddr::V4(Ipv4Addr::new(b[0], b[1], b[2], b[3]))),
-                    16 => {
-                        let mut a = [0u8; 16];
-                        a.copy_from_slice(b);
-                        Value::IpAddr(IpAddr::V6(Ipv6Addr::from(a)))
-                    }
-                    _ => Value::HexBinary(b.to_vec()),
+                if b.is_empty() {
+                    Value::Absent
+                } else if let Ok(a) = <[u8; 4]>::try_from(b) {
+                    Value::IpAddr(IpAddr::V4(Ipv4Addr::from(a)))
+                } else if let Ok(a) = <[u8; 16]>::try_from(b) {
+                    Value::IpAddr(IpAddr::V6(Ipv6Addr::from(a)))
+                } else {
+                    Value::HexBinary(b.to_vec())
                 }
             }
             Kind::Structure(fs) => self.structure(fs)?,
@@ -592,7 +603,7 @@ impl Decoder<'_, '_> {
             });
         }
         let min = elem.min_len();
-        if min > 0 && (count as u64) * (min as u64) > r.remaining() as u64 {
+        if min > 0 && u64::from(count).saturating_mul(min as u64) > r.remaining() as u64 {
             return Err(RecordError::Truncated {
                 field: name.clone(),
                 needed: (count as usize).saturating_mul(min),

@@ -235,6 +235,9 @@ pub struct SimExporterConfig {
     pub duration: Option<Duration>,
     /// Records per second; `None` = as fast as the collector acknowledges.
     pub rate: Option<f64>,
+    /// Tests: generate this many records, then hold the rest until the first connection is
+    /// lost (so a test can kill the collector mid-stream without racing the stream's end).
+    pub pause_at: Option<u64>,
     /// Simulated devices (reports round-robin over them).
     pub devices: u32,
     /// Name/value pairs per report.
@@ -281,6 +284,7 @@ impl Default for SimExporterConfig {
             records: Some(10_000),
             duration: None,
             rate: None,
+            pause_at: None,
             devices: 100,
             pairs: 20,
             layout: BulkDataLayout::Structured,
@@ -530,6 +534,8 @@ struct Sim {
     stopped_at: Option<Instant>,
     shutdown_requested: bool,
     finished: bool,
+    /// A connection was lost: [`SimExporterConfig::pause_at`] no longer holds.
+    pause_released: bool,
     peer_errors: u64,
     next_progress: Option<Instant>,
     /// Time and acknowledged count at the previous progress report.
@@ -579,6 +585,7 @@ impl Sim {
             stopped_at: None,
             shutdown_requested: false,
             finished: false,
+            pause_released: false,
             peer_errors: 0,
             next_progress: cfg.progress_interval.map(|i| now + i),
             last_progress: (now, 0),
@@ -655,6 +662,9 @@ impl Sim {
         }
         if let Some(per) = self.cfg.records_per_document {
             room = room.min(per.saturating_sub(self.doc_generated));
+        }
+        if let Some(p) = self.cfg.pause_at.filter(|_| !self.pause_released) {
+            room = room.min(p.saturating_sub(self.generated));
         }
         if let Some(rate) = self.cfg.rate {
             let due = (now.duration_since(self.start).as_secs_f64() * rate) as u64 + 1;
@@ -820,6 +830,9 @@ async fn run_connection<L: Link>(
                 close_gracefully(link, &mut rbuf).await;
             }
             sim.exp.connection_lost(Instant::now());
+            if !sim.finished {
+                sim.pause_released = true;
+            }
             return if sim.finished {
                 ConnEnd::Finished
             } else {

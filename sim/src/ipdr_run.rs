@@ -23,6 +23,10 @@ pub struct IpdrSimArgs {
     /// Records per second (default: as fast as acknowledged).
     #[arg(long)]
     pub rate: Option<f64>,
+    /// Tests: send this many records, then hold the rest until the connection is lost
+    /// (kill the collector meanwhile; the rest go after the reconnection). Per connection.
+    #[arg(long)]
+    pub pause_at: Option<u64>,
     /// Simulated devices whose reports are sent (round robin).
     #[arg(long, default_value_t = 100)]
     pub devices: u32,
@@ -81,6 +85,7 @@ pub async fn run(args: IpdrSimArgs) -> anyhow::Result<()> {
             records,
             duration: args.duration.map(Duration::from_secs_f64),
             rate: args.rate.map(|r| r / f64::from(n)),
+            pause_at: args.pause_at,
             devices,
             pairs: args.pairs,
             oui: args.oui.clone(),

@@ -108,6 +108,7 @@ suite!(
     files_crud,
     credentials_and_delete,
     survives_lost_connections,
+    leases_and_waiting_deadlines_are_reclaimed,
 );
 
 fn now() -> DateTime<Utc> {
@@ -1183,4 +1184,94 @@ async fn survives_lost_connections(ctx: &Ctx) {
         first.is_ok()
     );
     assert!(s.get_device("00D09E-Router-R1").await.unwrap().is_some());
+}
+
+/// A running task holds a lease (node, deadline): an expired lease, or any lease of a node
+/// that restarted, returns the task to `pending` while attempts remain (else `fault`); a
+/// `waiting` task past its deadline faults. Nothing acknowledged stays stranded.
+async fn leases_and_waiting_deadlines_are_reclaimed(ctx: &Ctx) {
+    let s = &ctx.store;
+    let rec = inform("L1");
+    let id = rec.device_id.clone();
+    s.record_inform(rec).await.unwrap();
+    let task = |max: i32, kind: &str| {
+        let id = id.clone();
+        let kind = kind.to_string();
+        async move {
+            s.create_task(NewTask {
+                max_attempts: max,
+                ..NewTask::new(&id, kind, json!({}))
+            })
+            .await
+            .unwrap()
+            .id
+        }
+    };
+    let live = task(2, "GetRPCMethods").await;
+    let lost = task(1, "GetRPCMethods").await;
+    let waiting = task(1, "Reboot").await;
+    let t0 = now();
+    let mut r = SessionResults::new(&id, t0);
+    for (task, until) in [
+        (live, t0 + chrono::Duration::seconds(600)),
+        (lost, t0 - chrono::Duration::seconds(1)),
+    ] {
+        r.tasks.push(TaskUpdate {
+            attempts_inc: true,
+            started_at: Some(t0),
+            lease: Some(TaskLease {
+                node: "node-a".into(),
+                until,
+            }),
+            ..TaskUpdate::new(task, TaskStatus::Running)
+        });
+    }
+    r.tasks.push(TaskUpdate {
+        waiting_until: Some(t0 - chrono::Duration::seconds(1)),
+        ..TaskUpdate::new(waiting, TaskStatus::Waiting)
+    });
+    s.apply_session_results(r).await.unwrap();
+    let fault = |code: i32, what: &str| TaskFault {
+        code,
+        string: what.into(),
+        detail: None,
+    };
+    let reclaim = |restarted: Option<&str>| Reclaim {
+        now: t0,
+        restarted_node: restarted.map(str::to_string),
+        lease_fault: fault(8804, "lease expired"),
+        waiting_fault: fault(8805, "completion timeout"),
+    };
+    // While node-a runs: only the expired lease and the overdue wait are reclaimed.
+    let out = s.reclaim_tasks(reclaim(None)).await.unwrap();
+    assert_eq!(out.requeued, Vec::<i64>::new());
+    assert_eq!(out.faulted, vec![lost], "its only attempt was used");
+    assert_eq!(out.timed_out, vec![waiting]);
+    let t = s.get_task(lost).await.unwrap().unwrap();
+    assert_eq!((t.status, t.fault_code), (TaskStatus::Fault, Some(8804)));
+    let t = s.get_task(waiting).await.unwrap().unwrap();
+    assert_eq!((t.status, t.fault_code), (TaskStatus::Fault, Some(8805)));
+    assert_eq!(
+        s.get_task(live).await.unwrap().unwrap().status,
+        TaskStatus::Running
+    );
+    // Another node starting leaves node-a's live lease alone.
+    let out = s.reclaim_tasks(reclaim(Some("node-b"))).await.unwrap();
+    assert!(out.requeued.is_empty() && out.faulted.is_empty(), "{out:?}");
+    // node-a restarted: its sessions died with it, so its lease is void at once.
+    let out = s.reclaim_tasks(reclaim(Some("node-a"))).await.unwrap();
+    assert_eq!(out.requeued, vec![live]);
+    let t = s.get_task(live).await.unwrap().unwrap();
+    assert_eq!(t.status, TaskStatus::Pending);
+    assert_eq!(t.attempts, 1, "the lost attempt counts");
+    assert_eq!(
+        s.next_tasks(&id, now(), 10).await.unwrap().len(),
+        1,
+        "runnable again"
+    );
+    // Idempotent.
+    assert_eq!(
+        s.reclaim_tasks(reclaim(Some("node-a"))).await.unwrap(),
+        ReclaimOutcome::default()
+    );
 }

@@ -234,6 +234,12 @@ pub async fn read(
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::arithmetic_side_effects,
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used
+)]
 mod tests {
     use super::*;
     use flate2::write::{DeflateEncoder, GzEncoder, ZlibEncoder};

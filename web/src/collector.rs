@@ -290,10 +290,13 @@ impl RecordSink for StoreSink {
                 config_id,
                 templates,
             } => {
-                self.templates.lock().expect("templates").insert(
-                    (exporter.to_string(), *session_id),
-                    (*config_id, templates_json(templates)),
-                );
+                self.templates
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(
+                        (exporter.to_string(), *session_id),
+                        (*config_id, templates_json(templates)),
+                    );
                 None
             }
             Event::SessionStarted {
@@ -304,7 +307,7 @@ impl RecordSink for StoreSink {
                 let (config_id, template) = self
                     .templates
                     .lock()
-                    .expect("templates")
+                    .unwrap_or_else(|p| p.into_inner())
                     .get(&(exporter.to_string(), *session_id))
                     .cloned()
                     .unwrap_or((0, Json::Null));
@@ -462,7 +465,7 @@ pub async fn maintain(store: store::Store, cfg: crate::config::BulkDataConfig) {
         }) {
             last_prune = Some(std::time::Instant::now());
             match store.prune_bulk_data(before, 10_000).await {
-                Ok(o) if o.reports + o.records > 0 => tracing::info!(
+                Ok(o) if o.reports.saturating_add(o.records) > 0 => tracing::info!(
                     reports = o.reports,
                     records = o.records,
                     %before,
@@ -488,6 +491,12 @@ pub fn retention_cutoff(
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::arithmetic_side_effects,
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used
+)]
 mod tests {
     use super::*;
 

@@ -125,9 +125,9 @@ pub async fn ingest(
             .ipdr_commit(batch)
             .await
             .map_err(|e| IngestError::Store(e.to_string()))?;
-        out.inserted += o.inserted;
-        out.duplicates += o.duplicates;
-        out.samples += o.samples;
+        out.inserted = out.inserted.saturating_add(o.inserted);
+        out.duplicates = out.duplicates.saturating_add(o.duplicates);
+        out.samples = out.samples.saturating_add(o.samples);
     }
     tracing::info!(
         origin,

@@ -9,6 +9,15 @@
 //! connection requests, [`dm`] the data-model registry and CLI, [`tls`] certificates, [`guard`] the panic net
 //! under every listener.
 
+// The whole server reads outside input: no panicking arithmetic, indexing or unwrapping
+// (clippy enforces it; tests may).
+#![deny(
+    clippy::arithmetic_side_effects,
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used
+)]
+
 pub mod app;
 pub mod body;
 pub mod bulk;

@@ -80,7 +80,9 @@ fn task_json(t: &store::TaskRow) -> Value {
         .and_then(|c| u32::try_from(c).ok())
         .and_then(acs::faults::describe)
     {
-        v["fault_meaning"] = json!(meaning);
+        if let Some(o) = v.as_object_mut() {
+            o.insert("fault_meaning".into(), json!(meaning));
+        }
     }
     v
 }
@@ -378,7 +380,9 @@ async fn create_task(
         return HttpResponse::Created()
             .json(json!({ "task": task_json(&task), "connection_request": cr }));
     };
-    let deadline = Instant::now() + Duration::from_secs_f64(wait.min(600.0));
+    let deadline = Instant::now()
+        .checked_add(Duration::from_secs_f64(wait.min(600.0)))
+        .unwrap_or_else(Instant::now);
     let mut current = task;
     loop {
         if current.status.is_terminal() {

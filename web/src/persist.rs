@@ -242,6 +242,12 @@ pub async fn persist(
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::arithmetic_side_effects,
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used
+)]
 mod tests {
     #[test]
     fn the_store_records_keelsons_bootstrap_code() {

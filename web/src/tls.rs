@@ -148,7 +148,7 @@ fn generate(dir: &Path, cert: &Path, key: &Path, hostnames: &[String]) -> Result
             sans.push(name.to_owned());
         }
     }
-    let common_name = sans[0].clone();
+    let common_name = sans.first().cloned().unwrap_or_else(|| "localhost".into());
     let mut params = CertificateParams::new(sans)?;
     params.distinguished_name = rcgen::DistinguishedName::new();
     params
@@ -190,8 +190,9 @@ fn set_validity(params: &mut CertificateParams) {
     let start = today.pred_opt().unwrap_or(today);
     params.not_before = rcgen::date_time_ymd(start.year(), start.month() as u8, start.day() as u8);
     let year = today.year();
-    let end_year = if year + 10 <= LAST_SAFE_YEAR || year >= LAST_SAFE_YEAR {
-        year + 10
+    let in_ten = year.saturating_add(10);
+    let end_year = if in_ten <= LAST_SAFE_YEAR || year >= LAST_SAFE_YEAR {
+        in_ten
     } else {
         LAST_SAFE_YEAR
     };

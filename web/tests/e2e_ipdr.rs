@@ -358,17 +358,24 @@ fn sigkill_mid_stream(database_url: Option<String>, prefix: &'static str) {
         rate: Some(4_000),
     };
     let collector = format!("127.0.0.1:{}", s.ipdr_port);
-    let mut p = sim.spawn(&["--collector", &collector], s.dir(), "sim-ipdr");
+    // The simulator sends a fifth of the records, then holds the rest until its connection
+    // breaks: the kill lands mid-stream without racing the stream's end.
     let n = sim.records as i64;
+    let pause = (n / 5).to_string();
+    let mut p = sim.spawn(
+        &["--collector", &collector, "--pause-at", &pause],
+        s.dir(),
+        "sim-ipdr",
+    );
     let before = s.wait_for(
-        "some but not all records stored",
+        "the first fifth of the records stored",
         Duration::from_secs(30),
         |s| {
             let k = stored_records(s);
-            assert!(k < n, "the stream finished before the kill ({k} records)");
             (k >= n / 5).then_some(k)
         },
     );
+    assert!(before < n, "the rest is held until the kill");
     s.proc.kill(); // SIGKILL
     let at_kill = Instant::now();
     assert!(
@@ -376,7 +383,6 @@ fn sigkill_mid_stream(database_url: Option<String>, prefix: &'static str) {
         "the simulator ended with the server:\n{}",
         p.log_text()
     );
-    std::thread::sleep(Duration::from_secs(1));
     s.restart();
     let after_restart = stored_records(&s);
     assert!(

@@ -15,24 +15,6 @@ const TRANSFER_COMPLETE: &str =
 /// The device id of [`INFORM`] as it goes into a URL (ids contain `%`).
 const DEV_URL: &str = "001A2B-HGW%252D1000-SN0123456789";
 
-fn xml() -> [(&'static str, &'static str); 2] {
-    [
-        ("Content-Type", "text/xml; charset=\"utf-8\""),
-        ("SOAPAction", ""),
-    ]
-}
-
-fn envelope(r: &Resp) -> codec::Envelope {
-    assert_eq!(
-        r.status,
-        200,
-        "expected an envelope, got {} {}",
-        r.status,
-        r.text()
-    );
-    codec::parse(&r.body, &codec::Limits::default()).expect("ACS output parses")
-}
-
 /// Informs on a new connection and returns it with the session open.
 fn inform(s: &Server) -> Conn {
     let mut c = Conn::open(s.http_port);
@@ -987,4 +969,345 @@ fn bulk_data_authenticates_before_reading_the_body() {
     let r = c.read_one();
     assert_eq!(r.status, 401);
     assert_eq!(r.header("Connection"), Some("close"));
+}
+
+/// A PUT of `body` to `path` with `headers`, on `c`.
+fn put(c: &mut Conn, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Resp {
+    let mut head = format!(
+        "PUT {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    let mut bytes = head.into_bytes();
+    bytes.extend_from_slice(body);
+    c.write_raw(&bytes).unwrap();
+    c.read_one()
+}
+
+/// PUTs `body` to an upload URL with Digest credentials, after the 401 challenge an
+/// unauthenticated PUT gets (a URL that is gone answers 404 at once, returned as it is).
+fn put_with_digest(port: u16, path: &str, user: &str, pass: &str, body: &[u8]) -> Resp {
+    let mut c = Conn::open(port);
+    let r = put(&mut c, path, &[], b"");
+    if r.status == 404 {
+        return r;
+    }
+    assert_eq!(
+        r.status,
+        401,
+        "an upload needs the CPE's credentials: {}",
+        r.text()
+    );
+    let challenge = r.header("WWW-Authenticate").unwrap().to_string();
+    let mut prompt = digest_auth::parse(&challenge).unwrap();
+    let ctx = digest_auth::AuthContext::new_with_method(
+        user,
+        pass,
+        path,
+        None::<&[u8]>,
+        digest_auth::HttpMethod::PUT,
+    );
+    let h = prompt.respond(&ctx).unwrap().to_header_string();
+    let mut c = Conn::open(port);
+    put(&mut c, path, &[("Authorization", h.as_str())], body)
+}
+
+/// Defect 16: uploads were accepted after the task was cancelled, repeatedly, up to 1 GiB
+/// each, and without CPE authentication.
+#[test]
+fn one_authenticated_size_limited_upload_per_upload_task() {
+    let s = Server::start(ServerOpts {
+        cwmp_toml: "auth = \"digest\"\npassword = \"pw\"\n".into(),
+        extra_toml: "[files]\nmax_upload_bytes = 1000\n".into(),
+        ..Default::default()
+    });
+    let user = "001A2B-HGW%2D1000-SN0123456789";
+    let session = |s: &Server| {
+        let mut c = Conn::open(s.http_port);
+        let r = c.post(&xml(), periodic().as_bytes());
+        assert_eq!(r.status, 401);
+        let h = digest_header(&r, user, "pw", "/");
+        let mut headers = xml().to_vec();
+        headers.push(("Authorization", h.as_str()));
+        let env = envelope(&c.post(&headers, periodic().as_bytes()));
+        assert!(matches!(env.body, Body::Rpc(Rpc::InformResponse(_))));
+        c
+    };
+    drop(session(&s));
+    let upload_task = |s: &Server| {
+        queue(
+            s,
+            json!({"kind": "Upload", "args": {"file_type": "2 Vendor Log File"}}),
+        )
+    };
+    // The CPE gets the Upload with a URL and credentials for our receiver.
+    let first = upload_task(&s);
+    let too_big = upload_task(&s);
+    let mut c = session(&s);
+    let mut urls = Vec::new();
+    let mut req = envelope(&c.post(&[], b""));
+    for i in 0..2 {
+        let Body::Rpc(Rpc::Upload(u)) = &req.body else {
+            panic!("expected Upload, got {:?}", req.body)
+        };
+        assert!(u.url.contains("/upload/"), "{}", u.url);
+        assert!(!u.username.is_empty() && !u.password.is_empty());
+        let path = format!("/{}", u.url.splitn(4, '/').nth(3).unwrap());
+        let token = path.split('/').nth(3).unwrap_or_default();
+        assert!(
+            token.len() == 32 && token.bytes().all(|b| b.is_ascii_hexdigit()),
+            "a 128-bit token: {path}"
+        );
+        urls.push((path, u.username.clone(), u.password.clone()));
+        let next = answer(
+            &mut c,
+            &req,
+            Rpc::UploadResponse(codec::UploadResponse {
+                status: 1,
+                ..Default::default()
+            }),
+        );
+        if i == 0 {
+            req = envelope(&next);
+        } else {
+            assert_eq!(next.status, 204);
+        }
+    }
+    let (path, u, p) = &urls[0];
+    // Without credentials: 401 (inside put_with_digest); with them: stored.
+    let r = put_with_digest(s.http_port, path, u, p, b"log line\n");
+    assert_eq!(r.status, 201, "{}", r.text());
+    // The same URL again: gone.
+    let r = put_with_digest(s.http_port, path, u, p, b"again\n");
+    assert_eq!(r.status, 404, "one upload per task");
+    // Over files.max_upload_bytes: 413, and the token is still there for a proper retry.
+    let (path2, u2, p2) = &urls[1];
+    let r = put_with_digest(s.http_port, path2, u2, p2, &[b'x'; 2000]);
+    assert_eq!(r.status, 413, "{}", r.text());
+    // Cancelled: the URL is dead.
+    let r = agent()
+        .delete(&s.nbi(&format!("/api/v1/tasks/{too_big}")))
+        .call()
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    let r = put_with_digest(s.http_port, path2, u2, p2, b"small");
+    assert_eq!(r.status, 404, "a cancelled task takes no upload");
+    let (_, files) = s.get(&format!("/api/v1/files?device={DEV_URL}"));
+    assert_eq!(files["files"].as_array().map(Vec::len), Some(1), "{files}");
+    assert_eq!(task(&s, first)["kind"], "Upload");
+}
+
+/// Defect 3: the canonical device id was computed twice, and the two bulk-data paths used
+/// different copies. CWMP, HTTP bulk data and IPDR documents name each tricky identity
+/// with one id.
+#[test]
+fn every_path_agrees_on_tricky_identities() {
+    let s = Server::start(ServerOpts::default());
+    let tricky = [
+        ("00d09e", "Home Gateway", "SN 1"),
+        ("00D09E", "", "100%"),
+        ("00D09E", "HGW-1000", "a-b-c"),
+        ("00D09E", "FAP/pBS3101/CA", "é_ü"),
+        ("00D09E", "%2D", "%41"),
+    ];
+    let mut reports = Vec::new();
+    for (i, (oui, pc, sn)) in tricky.iter().enumerate() {
+        // CWMP.
+        let body = periodic()
+            .replace("<OUI>001A2B</OUI>", &format!("<OUI>{oui}</OUI>"))
+            .replace(
+                "<ProductClass>HGW-1000</ProductClass>",
+                &format!("<ProductClass>{pc}</ProductClass>"),
+            )
+            .replace(
+                "<SerialNumber>SN0123456789</SerialNumber>",
+                &format!("<SerialNumber>{sn}</SerialNumber>"),
+            );
+        let mut c = open_with(&s, &body);
+        assert_eq!(c.post(&[], b"").status, 204);
+        // HTTP bulk data.
+        let q = format!(
+            "/bulkdata?oui={}&pc={}&sn={}",
+            ids::url_segment(oui),
+            ids::url_segment(pc),
+            ids::url_segment(sn)
+        );
+        let r = Conn::open(s.http_port).post_to(
+            &q,
+            &[
+                ("Content-Type", "application/json"),
+                ("BBF-Report-Format", "NameValuePair"),
+            ],
+            br#"{"Report":[{"CollectionTime":1700000000,"Device.X_Test.Http":1}]}"#,
+        );
+        assert_eq!(r.status, 204, "{q}: {}", r.text());
+        reports.push(ipdr::tr232::BulkDataReport {
+            creation_time_ms: 1_700_000_000_000 + i as u64,
+            oui: oui.to_string(),
+            product_class: pc.to_string(),
+            serial_number: sn.to_string(),
+            suspect: false,
+            bulk_data: vec![("Device.X_Test.Ipdr".into(), "2".into())],
+        });
+    }
+    // IPDR/XML.
+    let doc = ipdr::doc::encode_xml_tr232("doc-tricky-ids", "tricky", 1_700_000_100_000, &reports);
+    let (st, v) = s.post_bytes("/api/v1/ipdr/documents", doc.as_bytes());
+    assert_eq!(st, 200, "{v}");
+    let (_, d) = s.get("/api/v1/devices?limit=100");
+    let listed: std::collections::BTreeSet<String> = d["devices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["id"].as_str().unwrap().to_string())
+        .collect();
+    let expected: std::collections::BTreeSet<String> = tricky
+        .iter()
+        .map(|(o, p, n)| ids::canonical_device_id(o, p, n))
+        .collect();
+    assert_eq!(listed, expected, "one device per identity");
+    for id in &expected {
+        let (_, v) = s.get(&format!(
+            "/api/v1/bulkdata/samples?device={}",
+            ids::url_segment(id)
+        ));
+        let paths: std::collections::BTreeSet<&str> = v["samples"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x["path"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            paths,
+            ["Device.X_Test.Http", "Device.X_Test.Ipdr"].into(),
+            "both bulk-data paths reached {id}: {v}"
+        );
+    }
+}
+
+/// Defect 4: an IPDR document posted to `/bulkdata` could name any device.
+#[test]
+fn a_device_posts_ipdr_documents_only_about_itself() {
+    let s = Server::start(ServerOpts {
+        cwmp_toml: "auth = \"digest\"\npassword = \"pw\"\n".into(),
+        ..Default::default()
+    });
+    let user = "001A2B-HGW%2D1000-SN0123456789";
+    let q = "/bulkdata?oui=001A2B&pc=HGW-1000&sn=SN0123456789";
+    let report = |sn: &str| ipdr::tr232::BulkDataReport {
+        creation_time_ms: 1_700_000_000_000,
+        oui: "001A2B".into(),
+        product_class: "HGW-1000".into(),
+        serial_number: sn.into(),
+        suspect: false,
+        bulk_data: vec![("Device.DeviceInfo.UpTime".into(), "1".into())],
+    };
+    let post = |doc: &str| {
+        let mut c = Conn::open(s.http_port);
+        let ct = [("Content-Type", "application/xml")];
+        let r = c.post_to(q, &ct, doc.as_bytes());
+        assert_eq!(r.status, 401);
+        let h = digest_header(&r, user, "pw", q);
+        let mut c = Conn::open(s.http_port);
+        c.post_to(
+            q,
+            &[
+                ("Content-Type", "application/xml"),
+                ("Authorization", h.as_str()),
+            ],
+            doc.as_bytes(),
+        )
+    };
+    let other =
+        ipdr::doc::encode_xml_tr232("doc-other", "x", 1_700_000_000_000, &[report("SN-VICTIM")]);
+    let r = post(&other);
+    assert_eq!(r.status, 403, "{}", r.text());
+    let (_, v) = s.get("/api/v1/bulkdata/samples");
+    assert_eq!(
+        v["samples"].as_array().map(Vec::len),
+        Some(0),
+        "nothing stored: {v}"
+    );
+    let own =
+        ipdr::doc::encode_xml_tr232("doc-own", "x", 1_700_000_000_000, &[report("SN0123456789")]);
+    let r = post(&own);
+    assert!(
+        r.status == 200 || r.status == 204,
+        "{} {}",
+        r.status,
+        r.text()
+    );
+}
+
+/// Defect 18 (last part): GetParameterValues values that were never asked for were stored.
+#[test]
+fn only_asked_for_values_are_stored() {
+    let s = Server::start(ServerOpts::default());
+    drop(open_with(&s, &periodic()));
+    let id = queue(
+        &s,
+        json!({"kind": "GetParameterValues", "args": {"parameter_names": ["Device.DeviceInfo.UpTime"]}}),
+    );
+    let mut c = open_with(&s, &periodic());
+    let req = envelope(&c.post(&[], b""));
+    let mut extra = gpv_response("Device.DeviceInfo.UpTime", "77");
+    if let Rpc::GetParameterValuesResponse(r) = &mut extra {
+        r.parameter_list.push(codec::ParameterValueStruct::new(
+            "Device.ManagementServer.Username",
+            "planted",
+            "xsd:string",
+        ));
+    }
+    assert_eq!(answer(&mut c, &req, extra).status, 204);
+    assert_eq!(task(&s, id)["status"], "done");
+    let (_, p) = s.get(&format!("/api/v1/devices/{DEV_URL}/parameters"));
+    let text = p.to_string();
+    assert!(text.contains("\"77\""), "the asked value is stored: {text}");
+    assert!(!text.contains("planted"), "the unasked one is not: {text}");
+}
+
+/// Defect 24: a confirmed CancelTransfer left its Download task `waiting`.
+#[test]
+fn a_confirmed_cancel_transfer_closes_its_transfer() {
+    let s = Server::start(ServerOpts::default());
+    drop(open_with(&s, &periodic()));
+    let dl = queue(
+        &s,
+        json!({"kind": "Download", "args": {"file_type": "1 Firmware Upgrade Image", "url": "http://198.51.100.1/fw.bin", "file_size": 10}}),
+    );
+    let mut c = open_with(&s, &periodic());
+    let req = envelope(&c.post(&[], b""));
+    let Body::Rpc(Rpc::Download(d)) = &req.body else {
+        panic!("expected Download, got {:?}", req.body)
+    };
+    let key = d.command_key.clone();
+    let r = answer(
+        &mut c,
+        &req,
+        Rpc::DownloadResponse(codec::DownloadResponse {
+            status: 1,
+            ..Default::default()
+        }),
+    );
+    assert_eq!(r.status, 204);
+    assert_eq!(task(&s, dl)["status"], "waiting");
+    let cancel = queue(
+        &s,
+        json!({"kind": "CancelTransfer", "args": {"command_key": key}}),
+    );
+    let mut c = open_with(&s, &periodic());
+    let req = envelope(&c.post(&[], b""));
+    assert!(matches!(req.body, Body::Rpc(Rpc::CancelTransfer(_))));
+    let r = answer(
+        &mut c,
+        &req,
+        Rpc::CancelTransferResponse(codec::CancelTransferResponse {}),
+    );
+    assert_eq!(r.status, 204);
+    assert_eq!(task(&s, cancel)["status"], "done");
+    let t = task(&s, dl);
+    assert_eq!(t["status"], "cancelled", "{t}");
 }

@@ -15,24 +15,6 @@ const INFORM: &str = include_str!("../../acs/tests/fixtures/checklist/8.1-inform
 /// The device id as it goes into a URL (ids contain `%`).
 const DEV_URL: &str = "001A2B-HGW%252D1000-SN0123456789";
 
-fn xml() -> [(&'static str, &'static str); 2] {
-    [
-        ("Content-Type", "text/xml; charset=\"utf-8\""),
-        ("SOAPAction", ""),
-    ]
-}
-
-fn envelope(r: &Resp) -> codec::Envelope {
-    assert_eq!(
-        r.status,
-        200,
-        "expected an envelope, got {} {}",
-        r.status,
-        r.text()
-    );
-    codec::parse(&r.body, &codec::Limits::default()).expect("ACS output parses")
-}
-
 fn device_count(s: &Server) -> i64 {
     s.get("/api/v1/devices").1["total"].as_i64().unwrap()
 }
@@ -615,11 +597,13 @@ fn idle_session_times_out_and_its_task_is_retried() {
     let req = envelope(&c.post(&[], b""));
     assert!(matches!(req.body, Body::Rpc(Rpc::GetParameterValues(_))));
     // The CPE goes silent. The sweeper aborts the session within timeout + one sweep.
-    std::thread::sleep(std::time::Duration::from_secs(4));
-    let (_, t) = s.get(&format!("/api/v1/tasks/{id}"));
-    assert_eq!(
-        t["task"]["status"], "pending",
-        "outcome unknown: retried later: {t}"
+    let t = s.wait_for(
+        "the idle session's task back in the queue",
+        std::time::Duration::from_secs(30),
+        |s| {
+            let (_, t) = s.get(&format!("/api/v1/tasks/{id}"));
+            (t["task"]["status"] == "pending").then_some(t)
+        },
     );
     assert_eq!(t["task"]["attempts"], 1);
     let mut c2 = Conn::open(s.http_port);

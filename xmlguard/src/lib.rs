@@ -10,6 +10,14 @@
 //! instructions and declarations are skipped whole, quoted attribute values may contain `>`
 //! and `=`. It does not check well-formedness; the parser does that afterwards.
 
+// Outside input: no panicking arithmetic, indexing or unwrapping here (clippy enforces it).
+#![deny(
+    clippy::arithmetic_side_effects,
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used
+)]
+
 use thiserror::Error;
 
 /// Bounds of one document.
@@ -39,6 +47,28 @@ pub struct Exceeded {
     pub limit: usize,
     /// Where the element that crossed the bound starts.
     pub offset: usize,
+}
+
+/// A document that starts with a UTF-16 byte-order mark (`FF FE` little-endian, `FE FF`
+/// big-endian), decoded (unpaired surrogates and an odd last byte become U+FFFD); `None`
+/// for any other document.
+pub fn decode_utf16_bom(body: &[u8]) -> Option<String> {
+    let le = match body.get(..2)? {
+        [0xFF, 0xFE] => true,
+        [0xFE, 0xFF] => false,
+        _ => return None,
+    };
+    let rest = body.get(2..)?;
+    let units = rest.chunks(2).map(|c| match (c.first(), c.get(1)) {
+        (Some(&a), Some(&b)) if le => u16::from_le_bytes([a, b]),
+        (Some(&a), Some(&b)) => u16::from_be_bytes([a, b]),
+        _ => 0xFFFD,
+    });
+    Some(
+        char::decode_utf16(units)
+            .map(|r| r.unwrap_or(char::REPLACEMENT_CHARACTER))
+            .collect(),
+    )
 }
 
 fn find(hay: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
@@ -136,6 +166,12 @@ pub fn check(doc: &[u8], bounds: &Bounds) -> Result<(), Exceeded> {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::arithmetic_side_effects,
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used
+)]
 mod tests {
     use super::*;
 
@@ -184,6 +220,24 @@ mod tests {
         assert_eq!(e.what, "namespace declarations");
         // An attribute merely named like one is not a declaration.
         assert!(check(br#"<r xmlnsfoo="1" a:xmlns="2" b="xmlns:c"/>"#, &b).is_ok());
+    }
+
+    #[test]
+    fn utf16_with_a_byte_order_mark() {
+        assert_eq!(
+            decode_utf16_bom(b"\xFF\xFE<\x00a\x00/\x00>\x00").as_deref(),
+            Some("<a/>")
+        );
+        assert_eq!(
+            decode_utf16_bom(b"\xFE\xFF\x00<\x00a").as_deref(),
+            Some("<a")
+        );
+        assert_eq!(
+            decode_utf16_bom(b"\xFF\xFE<\x00a").as_deref(),
+            Some("<\u{FFFD}")
+        );
+        assert_eq!(decode_utf16_bom(b"<a/>"), None);
+        assert_eq!(decode_utf16_bom(b"\xFF"), None);
     }
 
     #[test]

@@ -6,6 +6,14 @@
 //! a tree keeps the mapping code order-independent, which real CPEs need
 //! (checklist §0.2, §9).
 
+// Outside input: no panicking arithmetic, indexing or unwrapping here (clippy enforces it).
+#![deny(
+    clippy::arithmetic_side_effects,
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used
+)]
+
 use std::borrow::Cow;
 
 use quick_xml::events::{BytesStart, Event};
@@ -81,20 +89,8 @@ fn decode_text(body: &[u8]) -> Cow<'_, str> {
     if let Some(rest) = body.strip_prefix(&[0xEF, 0xBB, 0xBF]) {
         return utf8_or_latin1(rest);
     }
-    if body.len() >= 2 && (body[..2] == [0xFF, 0xFE] || body[..2] == [0xFE, 0xFF]) {
-        let le = body[0] == 0xFF;
-        let units = body[2..].chunks_exact(2).map(|c| {
-            if le {
-                u16::from_le_bytes([c[0], c[1]])
-            } else {
-                u16::from_be_bytes([c[0], c[1]])
-            }
-        });
-        return Cow::Owned(
-            char::decode_utf16(units)
-                .map(|r| r.unwrap_or(char::REPLACEMENT_CHARACTER))
-                .collect(),
-        );
+    if let Some(text) = xmlguard::decode_utf16_bom(body) {
+        return Cow::Owned(text);
     }
     if let Some(enc) = declared_encoding(body) {
         let enc = enc.to_ascii_lowercase();
@@ -130,22 +126,22 @@ fn latin1_to_string(b: &[u8]) -> String {
 /// Value of `encoding="…"` in a leading XML declaration, if any.
 fn declared_encoding(body: &[u8]) -> Option<&str> {
     let start = body.iter().position(|b| !b.is_ascii_whitespace())?;
-    let head = &body[start..body.len().min(start + 512)];
+    let rest = body.get(start..)?;
+    let head = rest.get(..rest.len().min(512))?;
     if !head.starts_with(b"<?xml") {
         return None;
     }
     let end = head.windows(2).position(|w| w == b"?>")?;
-    let decl = std::str::from_utf8(&head[..end]).ok()?;
-    let i = decl.find("encoding")?;
-    let rest = decl[i + "encoding".len()..].trim_start();
+    let decl = std::str::from_utf8(head.get(..end)?).ok()?;
+    let (_, after) = decl.split_once("encoding")?;
+    let rest = after.trim_start();
     let rest = rest.strip_prefix('=')?.trim_start();
     let quote = rest.chars().next()?;
     if quote != '"' && quote != '\'' {
         return None;
     }
-    let rest = &rest[1..];
-    let close = rest.find(quote)?;
-    Some(&rest[..close])
+    let (value, _) = rest.get(1..)?.split_once(quote)?;
+    Some(value)
 }
 
 // ---------------------------------------------------------------------------
@@ -174,7 +170,8 @@ struct Doc {
 
 impl Doc {
     fn ns(&self, n: &Node) -> Option<&str> {
-        n.ns.map(|i| self.namespaces[i as usize].as_str())
+        n.ns.and_then(|i| self.namespaces.get(i as usize))
+            .map(String::as_str)
     }
 }
 
@@ -222,14 +219,14 @@ fn build_tree(text: &str, limits: &Limits) -> Result<Doc, CodecError> {
                 if root.is_some() {
                     return Err(malformed(&reader, "content after the root element"));
                 }
-                elements += 1;
+                elements = elements.saturating_add(1);
                 if elements > limits.max_elements {
                     return Err(CodecError::LimitExceeded {
                         what: "element count",
                         limit: limits.max_elements,
                     });
                 }
-                if stack.len() + 1 > limits.max_depth {
+                if stack.len() >= limits.max_depth {
                     return Err(CodecError::LimitExceeded {
                         what: "nesting depth",
                         limit: limits.max_depth,
@@ -297,7 +294,7 @@ fn intern(table: &mut Vec<String>, ns: &[u8]) -> u32 {
         return i as u32;
     }
     table.push(String::from_utf8_lossy(ns).into_owned());
-    (table.len() - 1) as u32
+    u32::try_from(table.len().saturating_sub(1)).unwrap_or(u32::MAX)
 }
 
 fn attach(stack: &mut [Node], root: &mut Option<Node>, node: Node) {

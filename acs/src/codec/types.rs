@@ -8,6 +8,14 @@
 //! Everything derives serde so the ACS can persist task arguments/results as
 //! JSON built straight from these structs.
 
+// Outside input: no panicking arithmetic, indexing or unwrapping here (clippy enforces it).
+#![deny(
+    clippy::arithmetic_side_effects,
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used
+)]
+
 use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -33,8 +41,6 @@ pub const CWMP_NS_1_2: &str = "urn:dslforum-org:cwmp-1-2";
 /// an empty dateTime string so the output stays schema-valid.
 pub const UNKNOWN_TIME: &str = "0001-01-01T00:00:00Z";
 
-/// True for any `urn:dslforum-org:cwmp-1-<n>` URI: we must accept and echo
-/// non-standard ones such as `cwmp-1-3` (checklist §0.1, §9 P2).
 /// The CPE methods of TR-069 Amendment 6 (the RPCs an ACS calls), in Table 5 order.
 pub const CPE_METHODS: [&str; 20] = [
     "GetRPCMethods",
@@ -59,6 +65,8 @@ pub const CPE_METHODS: [&str; 20] = [
     "ChangeDUState",
 ];
 
+/// True for any `urn:dslforum-org:cwmp-1-<n>` URI: we must accept and echo
+/// non-standard ones such as `cwmp-1-3` (checklist §0.1, §9 P2).
 pub fn is_cwmp_namespace(uri: &str) -> bool {
     match uri.strip_prefix("urn:dslforum-org:cwmp-1-") {
         Some(rest) => !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_digit()),
@@ -80,8 +88,8 @@ pub fn parse_datetime_lenient(s: &str) -> Option<DateTime<Utc>> {
         return Some(dt.with_timezone(&Utc));
     }
     // Split date and time on 'T', 't' or ' '.
-    let (date_part, rest) = match s.find(['T', 't', ' ']) {
-        Some(i) => (&s[..i], s[i + 1..].trim_start()),
+    let (date_part, rest) = match s.split_once(['T', 't', ' ']) {
+        Some((d, r)) => (d, r.trim_start()),
         None => (s, ""),
     };
     let date = parse_date_part(date_part)?;
@@ -120,19 +128,16 @@ fn parse_time_part(s: &str) -> Option<NaiveTime> {
     if nums.next().is_some() {
         return None;
     }
-    let (sec_int, frac) = match sec_str.find(['.', ',']) {
-        Some(i) => (&sec_str[..i], &sec_str[i + 1..]),
-        None => (sec_str, ""),
-    };
+    let (sec_int, frac) = sec_str.split_once(['.', ',']).unwrap_or((sec_str, ""));
     let sec: u32 = sec_int.parse().ok()?;
     let mut nanos: u32 = 0;
     if !frac.is_empty() {
         if !frac.bytes().all(|b| b.is_ascii_digit()) {
             return None;
         }
-        let digits: String = frac.chars().take(9).collect();
-        let scale = 10u32.pow(9 - digits.len() as u32);
-        nanos = digits.parse::<u32>().ok()? * scale;
+        // Nanoseconds: the first nine digits, right-padded with zeros.
+        let digits: String = frac.chars().chain(std::iter::repeat('0')).take(9).collect();
+        nanos = digits.parse::<u32>().ok()?;
     }
     // A leap second (:60) is clamped rather than rejected.
     let sec = sec.min(59);
@@ -148,22 +153,24 @@ fn split_offset(rest: &str) -> Option<(&str, i32)> {
     if let Some(i) = rest.rfind(['+', '-']) {
         let (t, off) = rest.split_at(i);
         let sign = if off.starts_with('-') { -1 } else { 1 };
-        let digits: String = off[1..].chars().filter(|c| *c != ':').collect();
+        let digits: String = off.chars().skip(1).filter(|c| *c != ':').collect();
         if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
             return None;
         }
         let (hh, mm) = match digits.len() {
             1 | 2 => (digits.parse::<i32>().ok()?, 0),
-            4 => (
-                digits[..2].parse::<i32>().ok()?,
-                digits[2..].parse::<i32>().ok()?,
-            ),
+            4 => {
+                let (h, m) = digits.split_at_checked(2)?;
+                (h.parse::<i32>().ok()?, m.parse::<i32>().ok()?)
+            }
             _ => return None,
         };
         if hh > 23 || mm > 59 {
             return None;
         }
-        return Some((t.trim_end(), sign * (hh * 3600 + mm * 60)));
+        // At most 23:59: no overflow possible, but checked all the same.
+        let secs = hh.checked_mul(3600)?.checked_add(mm.checked_mul(60)?)?;
+        return Some((t.trim_end(), secs.checked_mul(sign)?));
     }
     Some((rest, 0))
 }

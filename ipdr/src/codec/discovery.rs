@@ -1,6 +1,14 @@
 //! UDP version discovery (spec §3.9): a 12-byte request, a `ProtocolInfo` list in reply.
 //! Sent to the exporter's streaming port number over UDP.
 
+// Outside input: no panicking arithmetic, indexing or unwrapping here (clippy enforces it).
+#![deny(
+    clippy::arithmetic_side_effects,
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used
+)]
+
 use std::net::Ipv4Addr;
 
 use super::wire::{len_u32, put_u16, put_u32, DecodeError, EncodeError, Reader};
@@ -59,10 +67,11 @@ impl VersionRequest {
         let requester_address = Ipv4Addr::from(r.u32("requesterAddress")?);
         let requester_boot_time = r.u32("requesterBootTime")?;
         let t = r.take(4, "protocol")?;
+        let tag: [u8; 4] = t.try_into().unwrap_or_default();
         Ok(VersionRequest {
             requester_address,
             requester_boot_time,
-            protocol: ProtocolTag::from_bytes([t[0], t[1], t[2], t[3]]),
+            protocol: ProtocolTag::from_bytes(tag),
         })
     }
 }
@@ -96,7 +105,11 @@ impl VersionResponse {
     const INFO_LEN: usize = 12;
 
     pub fn encode(&self) -> Result<Vec<u8>, EncodeError> {
-        let mut out = Vec::with_capacity(4 + Self::INFO_LEN * self.protocols.len().max(1));
+        let mut out = Vec::with_capacity(
+            Self::INFO_LEN
+                .saturating_mul(self.protocols.len().max(1))
+                .saturating_add(4),
+        );
         let put = |out: &mut Vec<u8>, p: &ProtocolInfo| {
             put_u32(out, p.transport_type.0);
             put_u32(out, p.protocol_version);
@@ -131,7 +144,7 @@ impl VersionResponse {
         };
         let first = info(&mut r)?;
         let n = r.count("additionalProtocols", Self::INFO_LEN)?;
-        let mut protocols = Vec::with_capacity(n + 1);
+        let mut protocols = Vec::with_capacity(n.saturating_add(1));
         protocols.push(first);
         for _ in 0..n {
             protocols.push(info(&mut r)?);

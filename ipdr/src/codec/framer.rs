@@ -1,5 +1,13 @@
 //! Stream framing by `messageLen` (spec §3.1) and the errors a collector must answer.
 
+// Outside input: no panicking arithmetic, indexing or unwrapping here (clippy enforces it).
+#![deny(
+    clippy::arithmetic_side_effects,
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used
+)]
+
 use bytes::{Bytes, BytesMut};
 use thiserror::Error;
 
@@ -100,26 +108,31 @@ impl FrameError {
     }
 }
 
+/// The 8-byte message header at the start of `bytes`, if it is all there.
+fn header(bytes: &[u8]) -> Option<[u8; HEADER_LEN]> {
+    bytes.get(..HEADER_LEN)?.try_into().ok()
+}
+
 impl Message {
     /// Decodes one complete message (header included). `frame.len()` must equal the
     /// header's `messageLen`. DATA records are zero-copy slices of `frame`.
     pub fn decode(frame: Bytes) -> Result<Message, FrameError> {
-        if frame.is_empty() {
+        let Some(&version) = frame.first() else {
             return Err(FrameError::new(FrameErrorKind::LengthTooSmall(0), &frame));
-        }
-        if frame[0] != VERSION {
+        };
+        if version != VERSION {
             return Err(FrameError::new(
-                FrameErrorKind::UnsupportedVersion(frame[0]),
+                FrameErrorKind::UnsupportedVersion(version),
                 &frame,
             ));
         }
-        if frame.len() < HEADER_LEN {
+        let Some(h) = header(&frame) else {
             return Err(FrameError::new(
-                FrameErrorKind::LengthTooSmall(frame.len() as u32),
+                FrameErrorKind::LengthTooSmall(u32::try_from(frame.len()).unwrap_or(u32::MAX)),
                 &frame,
             ));
-        }
-        let declared = u32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]);
+        };
+        let declared = u32::from_be_bytes([h[4], h[5], h[6], h[7]]);
         if declared < HEADER_LEN as u32 {
             return Err(FrameError::new(
                 FrameErrorKind::LengthTooSmall(declared),
@@ -135,16 +148,16 @@ impl Message {
                 &frame,
             ));
         }
-        let Some(id) = MessageId::from_u8(frame[1]) else {
+        let Some(id) = MessageId::from_u8(h[1]) else {
             return Err(FrameError::new(
-                FrameErrorKind::UnknownMessageId(frame[1]),
+                FrameErrorKind::UnknownMessageId(h[1]),
                 &frame,
             ));
         };
         match decode_body(id, &frame) {
             Ok((body, used)) => Ok(Message {
-                session_id: frame[2],
-                message_flags: frame[3],
+                session_id: h[2],
+                message_flags: h[3],
                 body,
                 trailing: frame.slice(used..),
             }),
@@ -214,7 +227,12 @@ impl Framer {
     }
 
     fn fail(&mut self, kind: FrameErrorKind) -> Option<Result<Message, FrameError>> {
-        let e = FrameError::new(kind, &self.buf[..self.buf.len().min(HEADER_LEN)]);
+        let e = FrameError::new(
+            kind,
+            self.buf
+                .get(..self.buf.len().min(HEADER_LEN))
+                .unwrap_or_default(),
+        );
         self.failed = true;
         self.buf = BytesMut::new();
         Some(Err(e))
@@ -227,14 +245,12 @@ impl Framer {
         }
         // Check the version as soon as its byte is here: a CRANE or garbage peer is refused
         // without waiting for a header that may never come.
-        if self.buf[0] != VERSION {
-            let v = self.buf[0];
-            return self.fail(FrameErrorKind::UnsupportedVersion(v));
+        match self.buf.first() {
+            Some(&v) if v != VERSION => return self.fail(FrameErrorKind::UnsupportedVersion(v)),
+            _ => {}
         }
-        if self.buf.len() < HEADER_LEN {
-            return None;
-        }
-        let len = u32::from_be_bytes([self.buf[4], self.buf[5], self.buf[6], self.buf[7]]);
+        let h = header(&self.buf)?;
+        let len = u32::from_be_bytes([h[4], h[5], h[6], h[7]]);
         if len < HEADER_LEN as u32 {
             return self.fail(FrameErrorKind::LengthTooSmall(len));
         }
@@ -243,8 +259,8 @@ impl Framer {
             return self.fail(FrameErrorKind::LengthTooLarge { len, max });
         }
         let len = len as usize;
-        if self.buf.len() < len {
-            self.buf.reserve(len - self.buf.len());
+        if let Some(missing) = len.checked_sub(self.buf.len()).filter(|m| *m > 0) {
+            self.buf.reserve(missing);
             return None;
         }
         let frame = self.buf.split_to(len).freeze();

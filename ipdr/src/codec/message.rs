@@ -1,6 +1,14 @@
 //! The IPDR/SP version 2 message catalogue (spec §3.2, §3.3): one struct per message body,
 //! [`Body`] over all of them, and [`Message`] = header fields + body.
 
+// Outside input: no panicking arithmetic, indexing or unwrapping here (clippy enforces it).
+#![deny(
+    clippy::arithmetic_side_effects,
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used
+)]
+
 use std::fmt;
 use std::net::Ipv4Addr;
 
@@ -551,11 +559,15 @@ impl Message {
         put_u32(out, 0); // patched below
         let r = encode_body(&self.body, out).and_then(|()| {
             out.extend_from_slice(&self.trailing);
-            len_u32(out.len() - start, "messageLen")
+            len_u32(out.len().saturating_sub(start), "messageLen")
         });
         match r {
             Ok(len) => {
-                out[start + 4..start + 8].copy_from_slice(&len.to_be_bytes());
+                // The header's messageLen field, written as 0 above.
+                let at = start.saturating_add(4);
+                if let Some(field) = out.get_mut(at..at.saturating_add(4)) {
+                    field.copy_from_slice(&len.to_be_bytes());
+                }
                 Ok(len as usize)
             }
             Err(e) => {
@@ -728,7 +740,7 @@ fn decode_fields(r: &mut Reader<'_>, depth: usize) -> Result<Vec<FieldDescriptor
         let name = r.string("fieldName")?;
         let enabled = r.u8("isEnabled")? != 0;
         let children = if type_id.is_structure() {
-            decode_fields(r, depth + 1)?
+            decode_fields(r, depth.saturating_add(1))?
         } else {
             Vec::new()
         };
@@ -841,7 +853,8 @@ pub(crate) fn decode_body(id: MessageId, frame: &Bytes) -> Result<(Body, usize),
                 config_id,
                 flags,
                 sequence_num,
-                record: frame.slice(end - rec.len()..end),
+                // `rec` is the last `rec.len()` bytes read: end ≥ rec.len().
+                record: frame.slice(end.saturating_sub(rec.len())..end),
             })
         }
         MessageId::DataAck => Body::DataAck(DataAck {

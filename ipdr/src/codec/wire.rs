@@ -3,6 +3,14 @@
 //! [`Reader`] never panics: every read checks the remaining length first and reports a
 //! [`DecodeError`] naming the field it was reading.
 
+// Outside input: no panicking arithmetic, indexing or unwrapping here (clippy enforces it).
+#![deny(
+    clippy::arithmetic_side_effects,
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used
+)]
+
 use thiserror::Error;
 
 /// Why the bytes of one message (or one structure inside it) could not be decoded.
@@ -56,7 +64,7 @@ impl<'a> Reader<'a> {
     }
 
     pub(crate) fn remaining(&self) -> usize {
-        self.buf.len() - self.pos
+        self.buf.len().saturating_sub(self.pos)
     }
 
     pub(crate) fn take(&mut self, n: usize, field: &'static str) -> Result<&'a [u8], DecodeError> {
@@ -67,8 +75,13 @@ impl<'a> Reader<'a> {
                 available: self.remaining(),
             });
         }
-        let s = &self.buf[self.pos..self.pos + n];
-        self.pos += n;
+        let end = self.pos.saturating_add(n);
+        let s = self.buf.get(self.pos..end).ok_or(DecodeError::Truncated {
+            field,
+            needed: n,
+            available: self.remaining(),
+        })?;
+        self.pos = end;
         Ok(s)
     }
 
@@ -121,7 +134,7 @@ impl<'a> Reader<'a> {
     ) -> Result<usize, DecodeError> {
         let count = self.u32(field)?;
         let available = self.remaining();
-        if (count as u64) * (min_elem.max(1) as u64) > available as u64 {
+        if u64::from(count).saturating_mul(min_elem.max(1) as u64) > available as u64 {
             return Err(DecodeError::CountTooLarge {
                 field,
                 count,
@@ -132,7 +145,7 @@ impl<'a> Reader<'a> {
     }
 
     pub(crate) fn rest(&mut self) -> &'a [u8] {
-        let s = &self.buf[self.pos..];
+        let s = self.buf.get(self.pos..).unwrap_or_default();
         self.pos = self.buf.len();
         s
     }

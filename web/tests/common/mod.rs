@@ -311,3 +311,23 @@ pub fn postgres() -> Option<store::testpg::TestPg> {
     // `TestPg::start` says SKIP (or fails the run under CI=true) when no server is installed.
     store::testpg::TestPg::start()
 }
+
+/// The headers of a CWMP POST.
+pub fn xml() -> [(&'static str, &'static str); 2] {
+    [
+        ("Content-Type", "text/xml; charset=\"utf-8\""),
+        ("SOAPAction", ""),
+    ]
+}
+
+/// The SOAP envelope of a 200 answer (panics on any other status).
+pub fn envelope(r: &wire::Resp) -> acs::codec::Envelope {
+    assert_eq!(
+        r.status,
+        200,
+        "expected an envelope, got {} {}",
+        r.status,
+        r.text()
+    );
+    acs::codec::parse(&r.body, &acs::codec::Limits::default()).expect("ACS output parses")
+}
