@@ -68,19 +68,15 @@ impl<'a> Reader<'a> {
     }
 
     pub(crate) fn take(&mut self, n: usize, field: &'static str) -> Result<&'a [u8], DecodeError> {
-        if self.remaining() < n {
-            return Err(DecodeError::Truncated {
+        let end = self.pos.saturating_add(n);
+        let s = self
+            .buf
+            .get(self.pos..end)
+            .ok_or_else(|| DecodeError::Truncated {
                 field,
                 needed: n,
                 available: self.remaining(),
-            });
-        }
-        let end = self.pos.saturating_add(n);
-        let s = self.buf.get(self.pos..end).ok_or(DecodeError::Truncated {
-            field,
-            needed: n,
-            available: self.remaining(),
-        })?;
+            })?;
         self.pos = end;
         Ok(s)
     }
