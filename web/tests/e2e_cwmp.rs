@@ -16,6 +16,7 @@ fn server(db: Option<String>) -> Server {
         database_url: db,
         cwmp_toml: format!("auth = \"digest\"\npassword = \"{CPE_PASSWORD}\"\n"),
         extra_toml: "[connection_request]\nusername = \"keelson\"\npassword = \"keelson\"\nmin_interval_secs = 0\n".into(),
+        ..Default::default()
     })
 }
 

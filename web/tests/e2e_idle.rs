@@ -7,24 +7,10 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use common::*;
-
-fn connect_from(ip: &str, port: u16) -> TcpStream {
-    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-    sock.bind(&format!("{ip}:0").parse::<SocketAddr>().unwrap().into())
-        .unwrap();
-    sock.connect(
-        &format!("127.0.0.1:{port}")
-            .parse::<SocketAddr>()
-            .unwrap()
-            .into(),
-    )
-    .unwrap();
-    sock.into()
-}
 
 /// Whether the server has closed `s` (end of stream or reset), without waiting.
 fn closed(s: &TcpStream) -> bool {
@@ -43,8 +29,10 @@ fn closed(s: &TcpStream) -> bool {
 fn idle_and_slow_connections_do_not_stop_real_sessions() {
     rlimit::increase_nofile_limit(u64::MAX).unwrap();
     let s = Server::start(ServerOpts {
-        cwmp_toml: "header_timeout_secs = 20\n".into(),
-        extra_toml: "sctp_listen = \"\"\nconnect_timeout_secs = 20\n".into(),
+        // Long enough for the devices' sessions to run while the idle connections are held.
+        cwmp_toml: "header_timeout_secs = 30\n".into(),
+        nbi_toml: "header_timeout_secs = 30\n".into(),
+        extra_toml: "sctp_listen = \"\"\nconnect_timeout_secs = 30\n".into(),
         ..Default::default()
     });
     // 5,000 idle connections, each address within its listener's per-address cap:

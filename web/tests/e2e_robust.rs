@@ -177,28 +177,6 @@ fn ipdr_collector_admits_only_allowed_addresses_within_caps() {
                 .into(),
         ..Default::default()
     });
-    let connect_from = |ip: &str| {
-        let sock =
-            socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-        sock.bind(
-            &format!("{ip}:0")
-                .parse::<std::net::SocketAddr>()
-                .unwrap()
-                .into(),
-        )
-        .unwrap();
-        sock.connect(
-            &format!("127.0.0.1:{}", s.ipdr_port)
-                .parse::<std::net::SocketAddr>()
-                .unwrap()
-                .into(),
-        )
-        .unwrap();
-        let t: std::net::TcpStream = sock.into();
-        t.set_read_timeout(Some(std::time::Duration::from_millis(1500)))
-            .unwrap();
-        t
-    };
     // Closed at once (end of stream) vs held open (the read times out: the collector waits
     // for the exporter's CONNECT).
     let closed = |t: &std::net::TcpStream| {
@@ -212,11 +190,17 @@ fn ipdr_collector_admits_only_allowed_addresses_within_caps() {
             ),
         }
     };
-    let outside = connect_from("127.0.0.1");
+    // Reads wait at most 1.5 s: a held connection times out, a refused one ends at once.
+    let held = |t: std::net::TcpStream| {
+        t.set_read_timeout(Some(std::time::Duration::from_millis(1500)))
+            .unwrap();
+        t
+    };
+    let outside = held(connect_from("127.0.0.1", s.ipdr_port));
     assert!(closed(&outside), "127.0.0.1 is not in ipdr.allow");
-    let a = connect_from("127.0.0.2");
-    let b = connect_from("127.0.0.2");
-    let c = connect_from("127.0.0.2");
+    let a = held(connect_from("127.0.0.2", s.ipdr_port));
+    let b = held(connect_from("127.0.0.2", s.ipdr_port));
+    let c = held(connect_from("127.0.0.2", s.ipdr_port));
     assert!(
         closed(&c),
         "a third connection from one address is over the cap"
@@ -577,26 +561,6 @@ fn captured_digest_headers_do_not_replay() {
         headers.push(("Authorization", h.as_str()));
         assert_eq!(c.post(&headers, INFORM.as_bytes()).status, 401, "{what}");
     }
-}
-
-/// Binds to `ip` and connects to `port` on 127.0.0.1.
-fn connect_from(ip: &str, port: u16) -> std::net::TcpStream {
-    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-    sock.bind(
-        &format!("{ip}:0")
-            .parse::<std::net::SocketAddr>()
-            .unwrap()
-            .into(),
-    )
-    .unwrap();
-    sock.connect(
-        &format!("127.0.0.1:{port}")
-            .parse::<std::net::SocketAddr>()
-            .unwrap()
-            .into(),
-    )
-    .unwrap();
-    sock.into()
 }
 
 /// Defect 12: a connection that sent its headers and stalled stayed open indefinitely, and

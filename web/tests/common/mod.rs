@@ -125,6 +125,8 @@ pub struct ServerOpts {
     pub database_url: Option<String>,
     /// Extra keys inside `[cwmp]`.
     pub cwmp_toml: String,
+    /// Extra keys inside `[nbi]`.
+    pub nbi_toml: String,
     /// Extra sections appended at the end.
     pub extra_toml: String,
 }
@@ -150,8 +152,8 @@ impl Server {
             toml.push_str(&format!("database_url = {url:?}\n"));
         }
         toml.push_str(&format!(
-            "[cwmp]\nhttp_listen = \"127.0.0.1:{http_port}\"\nhttps_listen = \"127.0.0.1:{https_port}\"\n{}\n[nbi]\nlisten = \"127.0.0.1:{nbi_port}\"\n[log]\nlevel = \"info,acs=debug,keelson=debug\"\n[ipdr]\nlisten = \"127.0.0.1:{ipdr_port}\"\n{}\n",
-            opts.cwmp_toml, opts.extra_toml
+            "[cwmp]\nhttp_listen = \"127.0.0.1:{http_port}\"\nhttps_listen = \"127.0.0.1:{https_port}\"\n{}\n[nbi]\nlisten = \"127.0.0.1:{nbi_port}\"\n{}\n[log]\nlevel = \"info,acs=debug,keelson=debug\"\n[ipdr]\nlisten = \"127.0.0.1:{ipdr_port}\"\n{}\n",
+            opts.cwmp_toml, opts.nbi_toml, opts.extra_toml
         ));
         let cfg = dir.path().join("keelson.toml");
         std::fs::write(&cfg, toml).unwrap();
@@ -330,4 +332,15 @@ pub fn envelope(r: &wire::Resp) -> acs::codec::Envelope {
         r.text()
     );
     acs::codec::parse(&r.body, &acs::codec::Limits::default()).expect("ACS output parses")
+}
+
+/// A TCP connection to `port` on 127.0.0.1 from the loopback address `ip` (e.g. 127.0.0.2),
+/// for tests of per-address caps and allow-lists.
+pub fn connect_from(ip: &str, port: u16) -> std::net::TcpStream {
+    let addr =
+        |a: String| -> socket2::SockAddr { a.parse::<std::net::SocketAddr>().unwrap().into() };
+    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    sock.bind(&addr(format!("{ip}:0"))).unwrap();
+    sock.connect(&addr(format!("127.0.0.1:{port}"))).unwrap();
+    sock.into()
 }
