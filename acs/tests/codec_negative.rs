@@ -211,6 +211,54 @@ fn limits_enforced() {
     assert!(p(&many).is_ok());
 }
 
+/// One element with 100,000 attributes, or with 100,000 namespace declarations, and more
+/// declarations across a document than the bound: refused while the tag is read.
+#[test]
+fn attribute_and_namespace_floods_are_refused() {
+    let attrs: String = (0..100_000).map(|i| format!(" a{i}=\"\"")).collect();
+    let flood = wrap(&format!("<cwmp:Reboot{attrs}><CommandKey/></cwmp:Reboot>"));
+    assert!(matches!(
+        p(&flood),
+        Err(CodecError::LimitExceeded {
+            what: "attributes on one element",
+            limit: 64
+        })
+    ));
+    let decls: String = (0..100_000)
+        .map(|i| format!(" xmlns:n{i}=\"u{i}\""))
+        .collect();
+    let flood = wrap(&format!("<cwmp:Reboot{decls}><CommandKey/></cwmp:Reboot>"));
+    assert!(matches!(
+        p(&flood),
+        Err(CodecError::LimitExceeded {
+            what: "attributes on one element",
+            ..
+        })
+    ));
+    // 64 attributes pass; so do 256 declarations in the document, not 257.
+    let at_limit: String = (0..64).map(|i| format!(" a{i}=\"\"")).collect();
+    let ok = wrap(&format!(
+        "<cwmp:Reboot{at_limit}><CommandKey/></cwmp:Reboot>"
+    ));
+    assert!(p(&ok).is_ok(), "{:?}", p(&ok));
+    let spread = |n: usize| {
+        let per: String = (0..n).map(|i| format!("<x xmlns:q{i}=\"u\"/>")).collect();
+        wrap(&format!("<cwmp:Reboot><CommandKey/>{per}</cwmp:Reboot>"))
+    };
+    // `wrap`'s envelope declares some namespaces itself.
+    let own = wrap("<cwmp:Reboot><CommandKey/></cwmp:Reboot>")
+        .matches(" xmlns")
+        .count();
+    assert!(p(&spread(256 - own)).is_ok());
+    assert!(matches!(
+        p(&spread(257 - own)),
+        Err(CodecError::LimitExceeded {
+            what: "namespace declarations",
+            limit: 256
+        })
+    ));
+}
+
 #[test]
 fn unusable_inform_is_invalid_arguments() {
     let src = inform_fixture();

@@ -367,6 +367,31 @@ pub(crate) fn record_inform(db: &mut Db<'_>, rec: InformRecord) -> Result<Inform
     )
     .get_result(c))?;
 
+    // What the device has queued, in one query: runnable tasks (what the session needs to
+    // know) and open ones (waiting for, or running on, the CPE). The updates below touch
+    // only open tasks, so an Inform from a device without any (the common case) runs none
+    // of them. They never make a task runnable, so counting first is exact.
+    let counts: Vec<(String, i64)> = on!(db, |c| Cached(
+        t::tasks
+            .filter(t::device_id.eq(id))
+            .filter(t::status.eq_any(["pending", "waiting", "running"]))
+            .filter(
+                t::status
+                    .ne("pending")
+                    .or(t::expires_at.is_null())
+                    .or(t::expires_at.gt(at))
+            )
+            .group_by(t::status)
+            .select((t::status, diesel::dsl::count_star()))
+    )
+    .load(c))?;
+    let pending_tasks: i64 = counts
+        .iter()
+        .filter(|(s, _)| s == "pending")
+        .map(|(_, n)| *n)
+        .sum();
+    let open_tasks = counts.iter().any(|(s, n)| s != "pending" && *n > 0);
+
     // `M <Method>` events name operations whose completion this session
     // reports; BOOTSTRAP must not cancel those.
     let completed: Vec<(&str, &str)> = rec
@@ -385,6 +410,8 @@ pub(crate) fn record_inform(db: &mut Db<'_>, rec: InformRecord) -> Result<Inform
             .set(d::bootstrap_epoch.eq(d::bootstrap_epoch + 1))
             .returning(d::bootstrap_epoch)
             .get_result(c))?;
+    }
+    if rec.bootstrap && open_tasks {
         // A factory reset is complete when the CPE bootstraps.
         on!(db, |c| diesel::update(t::tasks)
             .filter(t::device_id.eq(id))
@@ -459,7 +486,7 @@ pub(crate) fn record_inform(db: &mut Db<'_>, rec: InformRecord) -> Result<Inform
     // Reboot and ScheduleInform complete with their `M` event; transfers
     // complete with TransferComplete. `running` too: the response may have
     // been lost with the session (the CPE acted anyway).
-    for (method, key) in &completed {
+    for (method, key) in completed.iter().filter(|_| open_tasks) {
         if matches!(*method, "Reboot" | "ScheduleInform") {
             on!(db, |c| Cached(
                 diesel::update(t::tasks)
@@ -478,7 +505,7 @@ pub(crate) fn record_inform(db: &mut Db<'_>, rec: InformRecord) -> Result<Inform
         .events
         .iter()
         .any(|e| e.code == "1 BOOT" || e.code == "M Reboot");
-    if booted {
+    if booted && open_tasks {
         on!(db, |c| Cached(
             diesel::update(t::tasks)
                 .filter(t::device_id.eq(id))
@@ -488,13 +515,6 @@ pub(crate) fn record_inform(db: &mut Db<'_>, rec: InformRecord) -> Result<Inform
         )
         .run(c))?;
     }
-
-    let pending_tasks: i64 = on!(db, |c| t::tasks
-        .filter(t::device_id.eq(id))
-        .filter(t::status.eq("pending"))
-        .filter(t::expires_at.is_null().or(t::expires_at.gt(at)))
-        .count()
-        .get_result(c))?;
 
     Ok(InformOutcome {
         pending_tasks,

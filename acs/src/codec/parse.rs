@@ -33,8 +33,9 @@ pub struct Limits {
     pub max_depth: usize,
     /// Most elements accepted in one document.
     pub max_elements: usize,
-    /// Attributes per element and namespace declarations per document, checked in one
-    /// linear pass before parsing (the parser's cost grows with their square).
+    /// Attributes per element and namespace declarations per document, checked as each
+    /// start tag is read, before its attributes are examined or resolved (their cost grows
+    /// with the square of both).
     pub xml: xmlguard::Bounds,
 }
 
@@ -71,10 +72,6 @@ pub fn parse(body: &[u8], limits: &Limits) -> Result<Envelope, CodecError> {
         });
     }
     let text = decode_text(body);
-    xmlguard::check(text.as_bytes(), &limits.xml).map_err(|e| CodecError::LimitExceeded {
-        what: e.what,
-        limit: e.limit,
-    })?;
     let doc = build_tree(&text, limits)?;
     interpret(doc)
 }
@@ -196,6 +193,7 @@ fn build_tree(text: &str, limits: &Limits) -> Result<Doc, CodecError> {
     let mut root: Option<Node> = None;
     let mut declared_cwmp: Option<String> = None;
     let mut elements = 0usize;
+    let mut declarations = 0usize;
 
     loop {
         let (res, ev) = match reader.read_resolved_event() {
@@ -241,6 +239,7 @@ fn build_tree(text: &str, limits: &Limits) -> Result<Doc, CodecError> {
                     ns,
                     ..Node::default()
                 };
+                bound_attributes(e, &limits.xml, &mut declarations)?;
                 read_attributes(&reader, e, &mut node, stack.is_empty(), &mut declared_cwmp)?;
                 if is_empty {
                     attach(&mut stack, &mut root, node);
@@ -302,6 +301,55 @@ fn attach(stack: &mut [Node], root: &mut Option<Node>, node: Node) {
         Some(parent) => parent.children.push(node),
         None => *root = Some(node),
     }
+}
+
+/// Counts a start tag's attributes (up to one over the bound, unchecked and unresolved, so
+/// this costs at most that many steps) and adds its namespace declarations to the
+/// document's. Checked attribute reading compares each attribute with the earlier ones and
+/// resolving compares a name with every binding in scope; with both bounded here, parsing
+/// stays linear in the document. The reader itself only finds the end of the tag and
+/// pushes its declarations, both linear.
+fn bound_attributes(
+    e: &BytesStart<'_>,
+    bounds: &xmlguard::Bounds,
+    declarations: &mut usize,
+) -> Result<(), CodecError> {
+    // Most tags have no attributes or a few without declarations: every attribute needs an
+    // `=`, every declaration an `xmlns`, so a look at the raw bytes settles those.
+    let raw = e.attributes_raw();
+    let (mut equals, mut xmlns) = (0usize, false);
+    for (i, &b) in raw.iter().enumerate() {
+        match b {
+            b'=' => equals = equals.saturating_add(1),
+            b'x' if !xmlns => xmlns = raw.get(i..).is_some_and(|r| r.starts_with(b"xmlns")),
+            _ => {}
+        }
+    }
+    if equals <= bounds.max_attributes && !xmlns {
+        return Ok(());
+    }
+    let mut attributes = 0usize;
+    for attr in e.attributes().with_checks(false) {
+        // A malformed attribute is reported by `read_attributes`.
+        let Ok(attr) = attr else { break };
+        attributes = attributes.saturating_add(1);
+        if attributes > bounds.max_attributes {
+            return Err(CodecError::LimitExceeded {
+                what: "attributes on one element",
+                limit: bounds.max_attributes,
+            });
+        }
+        if attr.key.as_namespace_binding().is_some() {
+            *declarations = declarations.saturating_add(1);
+            if *declarations > bounds.max_namespace_declarations {
+                return Err(CodecError::LimitExceeded {
+                    what: "namespace declarations",
+                    limit: bounds.max_namespace_declarations,
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 fn read_attributes(
