@@ -307,7 +307,7 @@ async fn run(
     opts: &CrOptions,
 ) -> Result<CrOutcome, Fail> {
     let mut sender = connect(t, addr, opts).await?;
-    let first = send(&mut sender, t, None).await.map_err(Fail::Http)?;
+    let first = send(&mut sender, t, None).await?;
     match first.status.as_u16() {
         200 | 204 => return Ok(CrOutcome::Accepted),
         401 => {}
@@ -334,14 +334,12 @@ async fn run(
             Ok(a) => a,
             // The CPE closed the connection after its 401 without saying
             // so (or while we were sending): retry once on a fresh one.
-            Err(e) if reusable => {
+            Err(Fail::Http(e)) if reusable => {
                 tracing::debug!(host = %t.host_header, error = %e, "CR: connection lost after 401, reconnecting");
                 sender = connect(t, addr, opts).await?;
-                send(&mut sender, t, Some(&authorization))
-                    .await
-                    .map_err(Fail::Http)?
+                send(&mut sender, t, Some(&authorization)).await?
             }
-            Err(e) => return Err(Fail::Http(e)),
+            Err(e) => return Err(e),
         };
         match answer.status.as_u16() {
             200 | 204 => return Ok(CrOutcome::Accepted),
@@ -398,18 +396,19 @@ async fn send(
     sender: &mut Sender,
     t: &Target,
     authorization: Option<&HeaderValue>,
-) -> Result<Answer, hyper::Error> {
-    sender.ready().await?;
+) -> Result<Answer, Fail> {
+    sender.ready().await.map_err(Fail::Http)?;
     let mut req = Request::get(t.path_and_query.as_str())
         .header(HOST, t.host_header.as_str())
         .header(USER_AGENT, USER_AGENT_VALUE);
     if let Some(a) = authorization {
         req = req.header(AUTHORIZATION, a.clone());
     }
+    // Path and host come from a parsed URI, so this does not fail in practice.
     let req = req
         .body(Empty::<Bytes>::new())
-        .expect("path and host come from a parsed URI");
-    let resp = sender.send_request(req).await?;
+        .map_err(|e| Fail::Other(format!("building the request: {e}")))?;
+    let resp = sender.send_request(req).await.map_err(Fail::Http)?;
     let (parts, body) = resp.into_parts();
     // Drain the (normally empty) body so the connection can be reused.
     let _ = Limited::new(body, MAX_BODY).collect().await;
@@ -605,6 +604,8 @@ pub fn udp_connection_request_signature(
     password: &str,
     uppercase: bool,
 ) -> String {
+    // HMAC accepts a key of any length: `new_from_slice` has no error to return for it.
+    #[allow(clippy::expect_used)]
     let mut mac =
         Hmac::<Sha1>::new_from_slice(password.as_bytes()).expect("HMAC takes any key length");
     mac.update(format!("{ts}{id}{username}{cnonce}").as_bytes());
@@ -742,7 +743,8 @@ async fn resolve_udp_addr(addr: &str) -> io::Result<SocketAddr> {
         Some(i) => {
             let host = &addr[..i];
             // "::1" style literals without brackets have no port.
-            (!host.contains(':') || host.ends_with(']')) && addr[i + 1..].parse::<u16>().is_ok()
+            let port = addr.get(i.saturating_add(1)..).unwrap_or_default();
+            (!host.contains(':') || host.ends_with(']')) && port.parse::<u16>().is_ok()
         }
         None => false,
     };

@@ -508,7 +508,7 @@ impl Session {
         while let Some(task) = self.queue.pop_front() {
             match build_rpc(&task, &self.root_object) {
                 Ok(rpc) => {
-                    self.next_request += 1;
+                    self.next_request = self.next_request.wrapping_add(1);
                     let request_id = format!("acs-{}-{}", task.id, self.next_request);
                     let method = rpc.method_name().to_string();
                     let env = Envelope {

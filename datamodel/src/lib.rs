@@ -15,6 +15,23 @@
 //! with a `<!DOCTYPE` is refused (so no entity is ever declared or expanded). Errors are
 //! [`DmError`] values naming file, line and item; bad input never panics.
 
+// Outside input reaches this crate: no panicking arithmetic, indexing or unwrapping anywhere
+// in it (clippy enforces it; tests may).
+#![deny(
+    clippy::arithmetic_side_effects,
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used
+)]
+#![cfg_attr(
+    test,
+    allow(
+        clippy::arithmetic_side_effects,
+        clippy::indexing_slicing,
+        clippy::unwrap_used,
+        clippy::expect_used
+    )
+)]
 mod build;
 mod error;
 mod model;
@@ -60,7 +77,7 @@ const EXPANDED: [(&str, &[u8]); 1] = [(
 /// The pre-expanded embedded copy of a BBF support file, if there is one for this file name.
 pub(crate) fn expanded_copy(file_name: &str) -> Option<Vec<u8>> {
     let (_, gz) = EXPANDED.iter().find(|(n, _)| *n == file_name)?;
-    let mut xml = Vec::with_capacity(gz.len() * 5);
+    let mut xml = Vec::with_capacity(gz.len().saturating_mul(5));
     flate2::read::GzDecoder::new(*gz)
         .read_to_end(&mut xml)
         .ok()?;
@@ -74,7 +91,7 @@ pub const BUILTIN_FILES: [&str; 2] = [BUILTIN[0].0, BUILTIN[1].0];
 /// The XML of an embedded model file (one of [`BUILTIN_FILES`]), decompressed.
 pub fn builtin_xml(name: &str) -> Option<Vec<u8>> {
     let (_, gz) = BUILTIN.iter().find(|(n, _)| *n == name)?;
-    let mut xml = Vec::with_capacity(gz.len() * 9);
+    let mut xml = Vec::with_capacity(gz.len().saturating_mul(9));
     flate2::read::GzDecoder::new(*gz)
         .read_to_end(&mut xml)
         .ok()?;
@@ -253,7 +270,7 @@ fn builtin_panic() -> DmError {
 
 fn load_builtin(name: &str, gz: &[u8]) -> Result<Vec<Model>, DmError> {
     let file = PathBuf::from(format!("builtin:{name}"));
-    let mut xml = Vec::with_capacity(gz.len() * 9);
+    let mut xml = Vec::with_capacity(gz.len().saturating_mul(9));
     flate2::read::GzDecoder::new(gz)
         .read_to_end(&mut xml)
         .map_err(|source| DmError::Io {

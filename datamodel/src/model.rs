@@ -95,14 +95,17 @@ impl Hasher for FastHasher {
     fn write(&mut self, bytes: &[u8]) {
         let mut chunks = bytes.chunks_exact(8);
         for c in &mut chunks {
-            self.add(u64::from_le_bytes([
-                c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7],
-            ]));
+            // Always 8 bytes.
+            self.add(u64::from_le_bytes(
+                <[u8; 8]>::try_from(c).unwrap_or_default(),
+            ));
         }
         let rest = chunks.remainder();
         if !rest.is_empty() {
             let mut b = [0u8; 8];
-            b[..rest.len()].copy_from_slice(rest);
+            for (d, s) in b.iter_mut().zip(rest) {
+                *d = *s;
+            }
             self.add(u64::from_le_bytes(b));
         }
     }
@@ -199,7 +202,7 @@ impl Model {
 
         let nparams: usize = objects.iter().map(|o| o.parameters.len()).sum();
         let mut index = Index::with_capacity_and_hasher(
-            objects.len() * 2 + nparams,
+            objects.len().saturating_mul(2).saturating_add(nparams),
             BuildHasherDefault::default(),
         );
         for (i, o) in objects.iter().enumerate() {
@@ -223,7 +226,9 @@ impl Model {
             if c.is_empty() {
                 roots.push(i as u32);
             } else if let Some(Entry::Object(pi)) = index.get(c) {
-                child_objects[*pi as usize].push(i as u32);
+                if let Some(children) = child_objects.get_mut(*pi as usize) {
+                    children.push(i as u32);
+                }
             }
         }
 
@@ -388,16 +393,21 @@ impl Model {
     pub fn lookup(&self, path: &str) -> Lookup<'_> {
         let (e, vendor) = self.entry(path);
         match e {
-            Some(Entry::Object(i)) | Some(Entry::Table(i)) => {
-                Lookup::Object(&self.objects[i as usize])
-            }
-            Some(Entry::Param(i, j)) => {
-                let o = &self.objects[i as usize];
-                Lookup::Parameter {
-                    object: o,
-                    param: &o.parameters[j as usize],
-                }
-            }
+            // The index holds positions in `objects`, so these lookups find their entries.
+            Some(Entry::Object(i)) | Some(Entry::Table(i)) => self
+                .objects
+                .get(i as usize)
+                .map_or(Lookup::Unknown, Lookup::Object),
+            Some(Entry::Param(i, j)) => self
+                .objects
+                .get(i as usize)
+                .and_then(|o| {
+                    Some(Lookup::Parameter {
+                        object: o,
+                        param: o.parameters.get(j as usize)?,
+                    })
+                })
+                .unwrap_or(Lookup::Unknown),
             None if vendor && self.under_root(path) => Lookup::VendorExtension,
             None => Lookup::Unknown,
         }
@@ -417,26 +427,24 @@ impl Model {
             return Some(
                 self.roots
                     .iter()
-                    .map(|&i| {
-                        let def = &self.objects[i as usize];
-                        Child::Object {
-                            name: child_name(def),
-                            def,
-                        }
+                    .filter_map(|&i| self.objects.get(i as usize))
+                    .map(|def| Child::Object {
+                        name: child_name(def),
+                        def,
                     })
                     .collect(),
             );
         }
         match self.entry(object_path).0? {
             Entry::Table(i) => {
-                let def = &self.objects[i as usize];
+                let def = self.objects.get(i as usize)?;
                 Some(vec![Child::Object { name: "{i}.", def }])
             }
             Entry::Object(i) => {
-                let o = &self.objects[i as usize];
+                let o = self.objects.get(i as usize)?;
                 let mut v: Vec<Child<'_>> = o.parameters.iter().map(Child::Parameter).collect();
-                for &c in &self.child_objects[i as usize] {
-                    let def = &self.objects[c as usize];
+                let children = self.child_objects.get(i as usize).into_iter().flatten();
+                for def in children.filter_map(|&c| self.objects.get(c as usize)) {
                     v.push(Child::Object {
                         name: child_name(def),
                         def,
@@ -530,62 +538,84 @@ enum Norm<'p> {
     Bad,
 }
 
+/// Where [`normalize`] writes: the caller's buffer, spilling to the heap past its end.
+struct Out<'b> {
+    buf: &'b mut [u8; 320],
+    w: usize,
+    spill: Option<Vec<u8>>,
+    capacity: usize,
+}
+
+impl Out<'_> {
+    fn put(&mut self, bytes: &[u8]) {
+        if let Some(v) = &mut self.spill {
+            v.extend_from_slice(bytes);
+            return;
+        }
+        let end = self.w.saturating_add(bytes.len());
+        if let Some(dst) = self.buf.get_mut(self.w..end) {
+            dst.copy_from_slice(bytes);
+            self.w = end;
+        } else {
+            let mut v = Vec::with_capacity(self.capacity);
+            v.extend_from_slice(self.buf.get(..self.w).unwrap_or_default());
+            v.extend_from_slice(bytes);
+            self.spill = Some(v);
+        }
+    }
+}
+
 /// Normalises a path to its template form: instance numbers, `[alias]` and `*` segments become
 /// `{i}`. Returns the path itself when nothing changes (no copy), else writes into `buf`
 /// (paths of any length are handled; > buf.len() allocates). The flag tells whether a segment
 /// starts with `X_`.
 fn normalize<'p>(path: &'p str, buf: &'p mut [u8; 320]) -> Norm<'p> {
-    let b = path.as_bytes();
-    let n = b.len();
-    let mut i = 0;
-    let mut w = 0usize;
+    let mut out = Out {
+        buf,
+        w: 0,
+        spill: None,
+        capacity: path.len().saturating_add(16),
+    };
     let mut changed = false;
     let mut vendor = false;
-    let mut spill: Option<Vec<u8>> = None;
-    let put = |bytes: &[u8], w: &mut usize, spill: &mut Option<Vec<u8>>, buf: &mut [u8; 320]| {
-        if let Some(v) = spill {
-            v.extend_from_slice(bytes);
-        } else if *w + bytes.len() <= buf.len() {
-            buf[*w..*w + bytes.len()].copy_from_slice(bytes);
-            *w += bytes.len();
+    let mut rest = path.as_bytes();
+    while !rest.is_empty() {
+        let (seg, placeholder, after) = if rest.first() == Some(&b'[') {
+            // `[alias]`: up to and with the closing bracket.
+            let Some((seg, after)) = rest
+                .iter()
+                .position(|&c| c == b']')
+                .and_then(|j| rest.split_at_checked(j.saturating_add(1)))
+            else {
+                return Norm::Bad;
+            };
+            (seg, true, after)
         } else {
-            let mut v = Vec::with_capacity(n + 16);
-            v.extend_from_slice(&buf[..*w]);
-            v.extend_from_slice(bytes);
-            *spill = Some(v);
-        }
-    };
-    while i < n {
-        let (seg_end, placeholder) = if b[i] == b'[' {
-            match b[i..].iter().position(|&c| c == b']') {
-                Some(j) => (i + j + 1, true),
-                None => return Norm::Bad,
-            }
-        } else {
-            let j = b[i..].iter().position(|&c| c == b'.').map_or(n, |j| i + j);
-            let seg = &b[i..j];
+            let j = rest.iter().position(|&c| c == b'.').unwrap_or(rest.len());
+            let (seg, after) = rest.split_at_checked(j).unwrap_or((rest, &[]));
             let ph = !seg.is_empty() && (seg == b"*" || seg.iter().all(u8::is_ascii_digit));
             if seg.starts_with(b"X_") {
                 vendor = true;
             }
-            (j, ph)
+            (seg, ph, after)
         };
         if placeholder {
             changed = true;
-            put(b"{i}", &mut w, &mut spill, buf);
+            out.put(b"{i}");
         } else {
-            put(&b[i..seg_end], &mut w, &mut spill, buf);
+            out.put(seg);
         }
-        if seg_end < n {
-            if b[seg_end] != b'.' {
-                return Norm::Bad;
+        match after.split_first() {
+            None => rest = after,
+            Some((b'.', tail)) => {
+                out.put(b".");
+                rest = tail;
             }
-            put(b".", &mut w, &mut spill, buf);
-            i = seg_end + 1;
-        } else {
-            i = seg_end;
+            Some(_) => return Norm::Bad,
         }
     }
+    let Out { buf, w, spill, .. } = out;
+    let buf: &'p [u8; 320] = buf;
     if !changed {
         return Norm::Key(path, vendor);
     }
@@ -594,7 +624,7 @@ fn normalize<'p>(path: &'p str, buf: &'p mut [u8; 320]) -> Norm<'p> {
             Ok(s) => Norm::Long(s, vendor),
             Err(_) => Norm::Bad,
         },
-        None => match std::str::from_utf8(&buf[..w]) {
+        None => match std::str::from_utf8(buf.get(..w).unwrap_or_default()) {
             Ok(s) => Norm::Key(s, vendor),
             Err(_) => Norm::Bad,
         },

@@ -33,7 +33,7 @@ fn check_list(s: &Syntax, list: &ListFacet, value: &str, write: bool) -> Result<
     }
     for (i, item) in items.iter().enumerate() {
         check_scalar(s.base, &s.facets, item, write)
-            .map_err(|r| format!("list item {} ({item:?}) invalid: {r}", i + 1))?;
+            .map_err(|r| format!("list item {} ({item:?}) invalid: {r}", i.saturating_add(1)))?;
     }
     Ok(())
 }
@@ -45,20 +45,21 @@ fn split_list(value: &str, nested: bool) -> Result<Vec<&str>, String> {
         return Ok(Vec::new());
     }
     let mut out = Vec::new();
-    let mut depth = 0i32;
+    let mut depth = 0usize;
     let mut start = 0;
     for (i, c) in value.char_indices() {
         match c {
-            '[' if nested => depth += 1,
+            '[' if nested => depth = depth.saturating_add(1),
             ']' if nested => {
-                depth -= 1;
-                if depth < 0 {
+                let Some(d) = depth.checked_sub(1) else {
                     return Err("unbalanced ']' in list".into());
-                }
+                };
+                depth = d;
             }
             ',' if depth == 0 => {
-                out.push(value[start..i].trim());
-                start = i + 1;
+                out.push(value.get(start..i).unwrap_or_default().trim());
+                // A comma is one byte.
+                start = i.saturating_add(1);
             }
             _ => {}
         }
@@ -188,7 +189,10 @@ fn check_values(f: &Facets, v: &str, write: bool) -> Result<(), String> {
     };
     Err(match (enums.is_empty(), pats.len()) {
         (false, 0) => format!("{v:?} is not one of the enumerated values: {}", enum_list()),
-        (true, 1) => format!("{v:?} does not match pattern {:?}", pats[0].value),
+        (true, 1) => format!(
+            "{v:?} does not match pattern {:?}",
+            pats.first().map(|p| p.value.as_str()).unwrap_or_default()
+        ),
         (true, _) => format!("{v:?} does not match any of the patterns {}", pat_list()),
         (false, _) => format!(
             "{v:?} is not one of the enumerated values ({}) and does not match the patterns {}",
@@ -267,7 +271,7 @@ fn check_int_ranges(n: i128, ranges: &[RangeFacet]) -> Result<(), String> {
                             Some(Number::Int(m)) => m,
                             _ => 0,
                         };
-                        (n - from).rem_euclid(s) == 0
+                        n.checked_sub(from).and_then(|d| d.checked_rem_euclid(s)) == Some(0)
                     }
                     (step, min) => step_ok(n as f64, min, step),
                 }
@@ -355,14 +359,18 @@ fn base64_len(v: &str) -> Result<u64, String> {
     if pad > 2 {
         return Err("not valid base64: too much '=' padding".into());
     }
-    let body = &chars[..chars.len() - pad];
+    let body = chars
+        .get(..chars.len().saturating_sub(pad))
+        .unwrap_or_default();
     if let Some(bad) = body
         .iter()
         .find(|&&b| !(b.is_ascii_alphanumeric() || b == b'+' || b == b'/'))
     {
         return Err(format!("not valid base64: character {:?}", *bad as char));
     }
-    Ok((chars.len() / 4 * 3 - pad) as u64)
+    // Three bytes per four characters, less the padding (at most 2, and 4 characters at least
+    // when there is any).
+    Ok((chars.len() / 4).saturating_mul(3).saturating_sub(pad) as u64)
 }
 
 fn hex_len(v: &str) -> Result<u64, String> {
@@ -395,11 +403,14 @@ fn check_datetime(v: &str) -> Result<(), String> {
             .then(|| p.parse().ok())
             .flatten()
     };
-    if dp.len() != 3 || dp[0].len() < 4 || !dp[0].bytes().all(|b| b.is_ascii_digit()) {
+    let &[y, mo, d] = dp.as_slice() else {
+        return bad("date");
+    };
+    if y.len() < 4 || !y.bytes().all(|b| b.is_ascii_digit()) {
         return bad("date");
     }
-    let year: u64 = dp[0].parse().unwrap_or(0);
-    let (Some(month), Some(day)) = (num(dp[1], 2), num(dp[2], 2)) else {
+    let year: u64 = y.parse().unwrap_or(0);
+    let (Some(month), Some(day)) = (num(mo, 2), num(d, 2)) else {
         return bad("date");
     };
     if !(1..=12).contains(&month) {
@@ -418,8 +429,13 @@ fn check_datetime(v: &str) -> Result<(), String> {
     // Time zone.
     let (time, tz) = if let Some(t) = rest.strip_suffix('Z') {
         (t, None)
-    } else if rest.len() > 6 && matches!(rest.as_bytes()[rest.len() - 6], b'+' | b'-') {
-        (&rest[..rest.len() - 6], Some(&rest[rest.len() - 5..]))
+    } else if let Some((time, tz)) = rest
+        .len()
+        .checked_sub(6)
+        .filter(|&at| at > 0 && matches!(rest.as_bytes().get(at), Some(b'+' | b'-')))
+        .and_then(|at| Some((rest.get(..at)?, rest.get(at.saturating_add(1)..)?)))
+    {
+        (time, Some(tz))
     } else {
         (rest, None)
     };
@@ -442,10 +458,10 @@ fn check_datetime(v: &str) -> Result<(), String> {
         }
     }
     let tp: Vec<&str> = hms.split(':').collect();
-    if tp.len() != 3 {
+    let &[h, m, sec] = tp.as_slice() else {
         return bad("time");
-    }
-    let (Some(h), Some(m), Some(sec)) = (num(tp[0], 2), num(tp[1], 2), num(tp[2], 2)) else {
+    };
+    let (Some(h), Some(m), Some(sec)) = (num(h, 2), num(m, 2), num(sec, 2)) else {
         return bad("time");
     };
     let midnight24 =
@@ -460,7 +476,7 @@ fn check_datetime(v: &str) -> Result<(), String> {
 /// regex-lite one. `None` for constructs not translated (Unicode categories/blocks `\p{…}`,
 /// character class subtraction) or if it does not compile.
 pub(crate) fn compile_xsd_pattern(xsd: &str) -> Option<regex_lite::Regex> {
-    let mut out = String::with_capacity(xsd.len() + 8);
+    let mut out = String::with_capacity(xsd.len().saturating_add(8));
     out.push_str("^(?:");
     let mut in_class = false;
     let mut chars = xsd.chars().peekable();

@@ -263,6 +263,25 @@ fn lookup_path_forms() {
         }
     }
 
+    // Paths longer than the lookup's stack buffer, and malformed instance segments.
+    let long = format!(
+        "Device.IP.Interface.{}.IPv4Address.[{}].IPAddress",
+        "7".repeat(200),
+        "a".repeat(200)
+    );
+    match m.lookup(&long) {
+        Lookup::Parameter { param, .. } => assert_eq!(param.name, "IPAddress"),
+        other => panic!("long path: {other:?}"),
+    }
+    for bad in [
+        "Device.IP.Interface.[wan.IPv4Address.1.IPAddress",
+        "Device.IP.Interface.[wan]x.IPv4Address.1.IPAddress",
+        "Device.IP.Interface.[",
+        "[",
+    ] {
+        assert!(matches!(m.lookup(bad), Lookup::Unknown), "{bad}");
+    }
+
     // Table path, instance path, template path all name the table object.
     for form in [
         "Device.NAT.PortMapping.",

@@ -50,6 +50,7 @@
     clippy::unwrap_used,
     clippy::expect_used
 )]
+#![allow(clippy::indexing_slicing)]
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddrV4;

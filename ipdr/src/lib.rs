@@ -27,6 +27,23 @@
 //! [`tr232`] holds the TR-232 `BulkDataReport` template and record shared by the document
 //! parser, the collector's storage glue and the simulator.
 
+// Outside input reaches this crate: no panicking arithmetic, indexing or unwrapping anywhere
+// in it (clippy enforces it; tests may).
+#![deny(
+    clippy::arithmetic_side_effects,
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used
+)]
+#![cfg_attr(
+    test,
+    allow(
+        clippy::arithmetic_side_effects,
+        clippy::indexing_slicing,
+        clippy::unwrap_used,
+        clippy::expect_used
+    )
+)]
 pub mod codec;
 pub mod collector;
 pub mod doc;

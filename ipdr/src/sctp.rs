@@ -39,7 +39,11 @@ pub fn first_message_len(buf: &[u8]) -> Option<usize> {
     if buf.len() < HEADER_LEN {
         return None;
     }
-    let len = u32::from_be_bytes([buf[4], buf[5], buf[6], buf[7]]) as usize;
+    // messageLen: bytes 4..8 of the header.
+    let Some(&[a, b, c, d]) = buf.get(4..8) else {
+        return None;
+    };
+    let len = u32::from_be_bytes([a, b, c, d]) as usize;
     if len < HEADER_LEN {
         return Some(buf.len());
     }
@@ -188,8 +192,9 @@ mod imp {
         fn take_leftover(&self, buf: &mut [u8]) -> usize {
             let mut l = self.leftover.lock().unwrap_or_else(|p| p.into_inner());
             let n = l.len().min(buf.len());
-            buf[..n].copy_from_slice(&l[..n]);
-            l.drain(..n);
+            for (to, from) in buf.iter_mut().zip(l.drain(..n)) {
+                *to = from;
+            }
             n
         }
     }
@@ -206,13 +211,15 @@ mod imp {
                         if d.payload.is_empty() {
                             return Ok(0);
                         }
-                        let n = d.payload.len().min(buf.len());
-                        buf[..n].copy_from_slice(&d.payload[..n]);
-                        if n < d.payload.len() {
-                            let mut l = self.leftover.lock().unwrap_or_else(|p| p.into_inner());
-                            l.extend_from_slice(&d.payload[n..]);
+                        let (now, later) = d.payload.split_at(d.payload.len().min(buf.len()));
+                        for (to, from) in buf.iter_mut().zip(now) {
+                            *to = *from;
                         }
-                        return Ok(n);
+                        if !later.is_empty() {
+                            let mut l = self.leftover.lock().unwrap_or_else(|p| p.into_inner());
+                            l.extend_from_slice(later);
+                        }
+                        return Ok(now.len());
                     }
                     NotificationOrData::Notification(Notification::Shutdown(_)) => return Ok(0),
                     NotificationOrData::Notification(Notification::AssociationChange(c))
@@ -233,7 +240,7 @@ mod imp {
             let n = first_message_len(buf).unwrap_or(buf.len());
             self.sock
                 .sctp_send(SendData {
-                    payload: buf[..n].to_vec(),
+                    payload: buf.get(..n).unwrap_or(buf).to_vec(),
                     snd_info: None,
                 })
                 .await?;

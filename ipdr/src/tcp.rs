@@ -283,7 +283,7 @@ pub async fn serve_discovery(
                 }
             },
         };
-        match VersionRequest::decode(&buf[..n]) {
+        match VersionRequest::decode(buf.get(..n).unwrap_or_default()) {
             Ok(req) if req.protocol == ProtocolTag::Ipdr => {
                 tracing::debug!(%from, requester = %req.requester_address, "IPDR version discovery");
                 if let Err(e) = socket.send_to(&reply, from).await {
@@ -317,19 +317,22 @@ pub async fn discover(addr: SocketAddr, timeout: Duration) -> io::Result<Version
         protocol: ProtocolTag::Ipdr,
     }
     .encode();
-    let per_try = timeout / 3;
+    let per_try = timeout.checked_div(3).unwrap_or_default();
     let mut buf = [0u8; 1500];
     let mut last: io::Error =
         io::Error::new(io::ErrorKind::TimedOut, "no version-discovery answer");
     let start = tokio::time::Instant::now();
     for i in 1..=3u32 {
-        let until = start + per_try * i;
+        let until = per_try
+            .checked_mul(i)
+            .and_then(|d| start.checked_add(d))
+            .unwrap_or(start);
         // A refusal (ICMP port unreachable, e.g. the responder is not up yet) surfaces as
         // a send or receive error: wait out this attempt's time before the next one.
         match socket.send(&request).await {
             Ok(_) => match tokio::time::timeout_at(until, socket.recv(&mut buf)).await {
                 Ok(Ok(n)) => {
-                    return VersionResponse::decode(&buf[..n])
+                    return VersionResponse::decode(buf.get(..n).unwrap_or_default())
                         .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e));
                 }
                 Ok(Err(e)) => last = e,

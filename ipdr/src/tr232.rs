@@ -43,9 +43,16 @@ pub fn tr232_template(layout: BulkDataLayout, pairs: usize) -> TemplateBlock {
             fields.push(bulk);
         }
         BulkDataLayout::Flattened => {
-            for i in 1..=pairs as u32 {
-                fields.push(f(TypeId::STRING, 2 * i + 5, &format!("Name{i}")));
-                fields.push(f(TypeId::STRING, 2 * i + 6, &format!("Value{i}")));
+            // Field ids 7, 8, 9, ...: pair i is 2i+5 and 2i+6.
+            let mut id = 5u32;
+            for i in 1..=pairs {
+                id = id.saturating_add(2);
+                fields.push(f(TypeId::STRING, id, &format!("Name{i}")));
+                fields.push(f(
+                    TypeId::STRING,
+                    id.saturating_add(1),
+                    &format!("Value{i}"),
+                ));
             }
         }
     }

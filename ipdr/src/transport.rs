@@ -475,9 +475,10 @@ pub(crate) async fn run_collector<L: Link>(
             break;
         }
 
-        let pending = batch.len()
-            + inflight.as_ref().map_or(0, |c| c.records.len())
-            + retry.as_ref().map_or(0, |r| r.1.len());
+        let pending = batch
+            .len()
+            .saturating_add(inflight.as_ref().map_or(0, |c| c.records.len()))
+            .saturating_add(retry.as_ref().map_or(0, |r| r.1.len()));
         let can_read = !ending && !shutting && pending < cfg.max_pending_records;
         let can_write = !link_dead && wpos < wbuf.len();
         let mut deadline = if ending { None } else { c.poll_timeout() };
@@ -487,12 +488,12 @@ pub(crate) async fn run_collector<L: Link>(
             }
         };
         at(retry.as_ref().map(|r| r.0));
-        at(write_since.map(|w| w + cfg.write_timeout));
+        at(write_since.map(|w| after(w, cfg.write_timeout)));
         at(shutdown_deadline);
         if deadline != timer_at {
             timer
                 .as_mut()
-                .reset(deadline.unwrap_or_else(|| now + FAR).into());
+                .reset(deadline.unwrap_or_else(|| after(now, FAR)).into());
             timer_at = deadline;
         }
 
@@ -503,7 +504,7 @@ pub(crate) async fn run_collector<L: Link>(
                 let now = Instant::now();
                 match res {
                     Ok(()) => {
-                        committed += done.records.len() as u64;
+                        committed = committed.saturating_add(done.records.len() as u64);
                         for (sid, doc, up_to) in durability_marks(&done.records) {
                             c.records_durable(now, sid, doc, up_to);
                         }
@@ -522,12 +523,16 @@ pub(crate) async fn run_collector<L: Link>(
                             "IPDR record commit failed"
                         );
                         if more {
-                            let shift = (done.attempt - 1).min(16);
+                            let shift = done.attempt.saturating_sub(1).min(16);
                             let delay = cfg
                                 .commit_backoff
                                 .saturating_mul(1 << shift)
                                 .min(cfg.commit_backoff_max);
-                            retry = Some((now + delay, done.records, done.attempt + 1));
+                            retry = Some((
+                                after(now, delay),
+                                done.records,
+                                done.attempt.saturating_add(1),
+                            ));
                         } else {
                             // Unacknowledged records are resent by the exporter later;
                             // the later ones cannot be acknowledged past the gap.
@@ -538,14 +543,14 @@ pub(crate) async fn run_collector<L: Link>(
                     }
                 }
             }
-            r = link.send(&wbuf[wpos..]), if can_write => match r {
+            r = link.send(wbuf.get(wpos..).unwrap_or_default()), if can_write => match r {
                 Ok(0) => {
                     link_dead = true;
                     eof = true;
                     reason.get_or_insert(CloseReason::PeerClosed);
                 }
                 Ok(n) => {
-                    wpos += n;
+                    wpos = wpos.saturating_add(n);
                     write_since = (wpos < wbuf.len()).then(Instant::now);
                 }
                 Err(e) => {
@@ -562,7 +567,7 @@ pub(crate) async fn run_collector<L: Link>(
                         reason.get_or_insert(CloseReason::PeerClosed);
                     }
                     Ok(n) => {
-                        framer.push(&rbuf[..n]);
+                        framer.push(rbuf.get(..n).unwrap_or_default());
                         while let Some(m) = framer.next_message() {
                             match m {
                                 Ok(m) => c.handle_message(now, m),
@@ -584,12 +589,12 @@ pub(crate) async fn run_collector<L: Link>(
             },
             _ = shutdown.requested(), if !shutting => {
                 shutting = true;
-                shutdown_deadline = Some(Instant::now() + cfg.shutdown_grace);
+                shutdown_deadline = Some(after(Instant::now(), cfg.shutdown_grace));
             },
             _ = &mut timer, if timer_at.is_some() => {
                 timer_at = None;
                 let now = Instant::now();
-                if write_since.is_some_and(|w| now >= w + cfg.write_timeout) {
+                if write_since.is_some_and(|w| now >= after(w, cfg.write_timeout)) {
                     link_dead = true;
                     eof = true;
                     reason.get_or_insert(CloseReason::WriteTimeout);
@@ -613,6 +618,12 @@ pub(crate) async fn run_collector<L: Link>(
         records_committed: committed,
         reason: reason.unwrap_or(CloseReason::Protocol),
     }
+}
+
+/// `t + d`, or as late as can be when that overflows (durations come from the
+/// configuration and may be "forever").
+fn after(t: Instant, d: Duration) -> Instant {
+    t.checked_add(d).or_else(|| t.checked_add(FAR)).unwrap_or(t)
 }
 
 #[cfg(test)]

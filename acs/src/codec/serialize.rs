@@ -101,24 +101,37 @@ pub fn serialize(env: &Envelope, style: &OutputStyle) -> Vec<u8> {
 
 /// Rough output size so the buffer is allocated once in the common case.
 fn estimate(env: &Envelope) -> usize {
+    // Saturating: an estimate never needs to overflow to be useful.
+    fn sum(lens: impl Iterator<Item = usize>) -> usize {
+        lens.fold(0, usize::saturating_add)
+    }
     fn pvs(list: &[ParameterValueStruct]) -> usize {
-        list.iter()
-            .map(|p| 110 + p.name.len() + p.value.len())
-            .sum()
+        sum(list.iter().map(|p| {
+            p.name
+                .len()
+                .saturating_add(p.value.len())
+                .saturating_add(110)
+        }))
     }
     let body = match &env.body {
-        Body::Rpc(Rpc::Inform(i)) => 400 + i.event.len() * 90 + pvs(&i.parameter_list),
+        Body::Rpc(Rpc::Inform(i)) => i
+            .event
+            .len()
+            .saturating_mul(90)
+            .saturating_add(pvs(&i.parameter_list))
+            .saturating_add(400),
         Body::Rpc(Rpc::SetParameterValues(s)) => pvs(&s.parameter_list),
         Body::Rpc(Rpc::GetParameterValuesResponse(s)) => pvs(&s.parameter_list),
         Body::Rpc(Rpc::GetParameterValues(g)) => {
-            g.parameter_names.iter().map(|n| n.len() + 20).sum()
+            sum(g.parameter_names.iter().map(|n| n.len().saturating_add(20)))
         }
-        Body::Rpc(Rpc::GetParameterNamesResponse(g)) => {
-            g.parameter_list.iter().map(|p| p.name.len() + 90).sum()
-        }
+        Body::Rpc(Rpc::GetParameterNamesResponse(g)) => sum(g
+            .parameter_list
+            .iter()
+            .map(|p| p.name.len().saturating_add(90))),
         _ => 512,
     };
-    700 + body
+    body.saturating_add(700)
 }
 
 struct W {
@@ -137,81 +150,46 @@ impl W {
     /// non-ASCII as hex character references, other C0 controls (not
     /// representable in XML 1.0) as U+FFFD.
     fn text(&mut self, s: &str) {
-        let bytes = s.as_bytes();
-        let mut start = 0;
-        let mut i = 0;
-        while i < bytes.len() {
-            let b = bytes[i];
-            let rep: Option<&str> = match b {
-                b'&' => Some("&amp;"),
-                b'<' => Some("&lt;"),
-                b'>' => Some("&gt;"),
-                b'"' => Some("&quot;"),
-                b'\'' => Some("&apos;"),
-                b'\r' => Some("&#xD;"),
-                b'\t' | b'\n' => None,
-                0x00..=0x1F | 0x7F => Some("&#xFFFD;"),
-                _ => None,
-            };
-            if let Some(rep) = rep {
-                self.buf.extend_from_slice(&bytes[start..i]);
-                self.raw(rep);
-                i += 1;
-                start = i;
-            } else if b >= 0x80 {
-                self.buf.extend_from_slice(&bytes[start..i]);
-                // `i` is at a char boundary: every earlier byte was consumed
-                // as ASCII or as a whole multi-byte char.
-                let c = s[i..].chars().next().unwrap_or(char::REPLACEMENT_CHARACTER);
-                self.char_ref(c as u32);
-                i += c.len_utf8();
-                start = i;
-            } else {
-                i += 1;
-            }
+        fn special(b: u8) -> bool {
+            matches!(b, b'&' | b'<' | b'>' | b'"' | b'\'' | 0x00..=0x08 | 0x0B..=0x1F | 0x7F..)
         }
-        self.buf.extend_from_slice(&bytes[start..]);
+        let mut rest = s;
+        // Every byte before the one found is ASCII, so it starts a character.
+        while let Some((plain, tail)) = rest
+            .bytes()
+            .position(special)
+            .and_then(|at| rest.split_at_checked(at))
+        {
+            self.raw(plain);
+            let mut chars = tail.chars();
+            let Some(c) = chars.next() else { break };
+            match c {
+                '&' => self.raw("&amp;"),
+                '<' => self.raw("&lt;"),
+                '>' => self.raw("&gt;"),
+                '"' => self.raw("&quot;"),
+                '\'' => self.raw("&apos;"),
+                '\r' => self.raw("&#xD;"),
+                c if c.is_ascii_control() => self.raw("&#xFFFD;"),
+                c => self.char_ref(u32::from(c)),
+            }
+            rest = chars.as_str();
+        }
+        self.raw(rest);
     }
 
     fn char_ref(&mut self, cp: u32) {
-        const HEX: &[u8; 16] = b"0123456789ABCDEF";
-        self.raw("&#x");
-        let mut digits = [0u8; 8];
-        let mut n = 0;
-        let mut v = cp;
-        loop {
-            digits[n] = HEX[(v & 0xF) as usize];
-            n += 1;
-            v >>= 4;
-            if v == 0 {
-                break;
-            }
-        }
-        digits[..n].reverse();
-        self.buf.extend_from_slice(&digits[..n]);
-        self.buf.push(b';');
+        use std::io::Write as _;
+        // Writing to a Vec cannot fail.
+        let _ = write!(self.buf, "&#x{cp:X};");
     }
 
-    fn u64(&mut self, mut v: u64) {
-        let mut digits = [0u8; 20];
-        let mut n = 0;
-        loop {
-            digits[n] = b'0' + (v % 10) as u8;
-            n += 1;
-            v /= 10;
-            if v == 0 {
-                break;
-            }
-        }
-        digits[..n].reverse();
-        self.buf.extend_from_slice(&digits[..n]);
+    fn u64(&mut self, v: u64) {
+        self.raw(itoa::Buffer::new().format(v));
     }
 
     fn i64(&mut self, v: i64) {
-        if v < 0 {
-            self.buf.push(b'-');
-        }
-        self.u64(v.unsigned_abs());
+        self.raw(itoa::Buffer::new().format(v));
     }
 
     fn open(&mut self, name: &str) {
