@@ -200,6 +200,12 @@ fn ipdr_collector_admits_only_allowed_addresses_within_caps() {
     assert!(closed(&outside), "127.0.0.1 is not in ipdr.allow");
     let a = held(connect_from("127.0.0.2", s.ipdr_port));
     let b = held(connect_from("127.0.0.2", s.ipdr_port));
+    // Admission happens when the collector accepts: let it hold both before the third.
+    s.wait_for(
+        "two IPDR connections admitted",
+        std::time::Duration::from_secs(10),
+        |s| (s.get("/healthz").1["connections"]["ipdr"]["open"].as_u64() >= Some(2)).then_some(()),
+    );
     let c = held(connect_from("127.0.0.2", s.ipdr_port));
     assert!(
         closed(&c),
@@ -595,6 +601,13 @@ fn stalled_bodies_time_out_and_one_address_cannot_hold_every_connection() {
     let held: Vec<_> = (0..3)
         .map(|_| connect_from("127.0.0.2", s.http_port))
         .collect();
+    // The server admits connections as it accepts them, not as the kernel completes them:
+    // wait until it holds all three, so that the fourth is the one over the cap.
+    s.wait_for(
+        "three connections admitted",
+        std::time::Duration::from_secs(10),
+        |s| (s.get("/healthz").1["connections"]["cwmp"]["open"].as_u64() >= Some(3)).then_some(()),
+    );
     let mut over = connect_from("127.0.0.2", s.http_port);
     over.set_read_timeout(Some(std::time::Duration::from_secs(10)))
         .unwrap();
