@@ -126,7 +126,7 @@ fn bulk_data_needs_cpe_credentials_when_auth_is_on() {
 #[test]
 fn ipdr_stream_over_tcp_is_stored_once() {
     let s = Server::start(ServerOpts::default());
-    let out = std::process::Command::new(bin())
+    let out = keelson()
         .args([
             "sim",
             "ipdr",

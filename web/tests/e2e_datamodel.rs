@@ -147,10 +147,7 @@ fn tasks_are_checked_against_the_device_model() {
 }
 
 fn cli(args: &[&str]) -> (bool, String) {
-    let out = std::process::Command::new(bin())
-        .args(args)
-        .output()
-        .unwrap();
+    let out = keelson().args(args).output().unwrap();
     (
         out.status.success(),
         format!(

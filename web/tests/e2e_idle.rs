@@ -76,7 +76,7 @@ fn idle_and_slow_connections_do_not_stop_real_sessions() {
 
     // Real devices run their sessions to the end meanwhile.
     let t0 = Instant::now();
-    let out = std::process::Command::new(bin())
+    let out = keelson()
         .args([
             "sim",
             "--acs-url",

@@ -108,7 +108,7 @@ fn serve_refuses(cwmp: &str, extra: &str) -> String {
         ),
     )
     .unwrap();
-    let mut child = std::process::Command::new(bin())
+    let mut child = keelson()
         .args(["serve", "--config", cfg.to_str().unwrap()])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
@@ -339,7 +339,7 @@ fn cross_site_requests_are_refused() {
 #[test]
 fn sim_load_against_no_acs_fails() {
     let port = free_port();
-    let out = std::process::Command::new(bin())
+    let out = keelson()
         .args([
             "sim",
             "load",
@@ -858,7 +858,7 @@ fn keelson_config_redacts_secrets() {
         "database_url = \"postgres://keelson:db-secret-1@db/keelson\"\n[cwmp]\npassword = \"cpe-secret-2\"\nnonce_secret = \"nonce-secret-3\"\n[connection_request]\npassword = \"cr-secret-4\"\n",
     )
     .unwrap();
-    let out = std::process::Command::new(bin())
+    let out = keelson()
         .args(["config", "--config", cfg.to_str().unwrap()])
         .output()
         .unwrap();

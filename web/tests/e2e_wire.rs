@@ -679,7 +679,7 @@ fn file_server_serves_ranges() {
 fn migrate_command() {
     let dir = tempfile::tempdir().unwrap();
     let run = || {
-        let out = std::process::Command::new(bin())
+        let out = keelson()
             .args(["migrate", "--data-dir"])
             .arg(dir.path())
             .output()

@@ -20,6 +20,14 @@ pub fn bin() -> String {
     std::env::var("KEELSON_TEST_BIN").unwrap_or_else(|_| BUILT_BIN.to_string())
 }
 
+/// A command running [`bin`]. `KEELSON_TEST_BIN` is the harness's, not the server's: the
+/// server reads every `KEELSON_*` variable as configuration.
+pub fn keelson() -> Command {
+    let mut cmd = Command::new(bin());
+    cmd.env_remove("KEELSON_TEST_BIN");
+    cmd
+}
+
 /// A port free for a server to bind. Ports come from 20000–31999, below Linux's ephemeral
 /// range (so no outgoing connection of a test can take one before its server binds it), each
 /// handed out once per test process (parallel tests never get the same one), starting at an
@@ -57,7 +65,7 @@ impl Proc {
     pub fn spawn(name: &str, args: &[String], log: PathBuf, envs: &[(&str, String)]) -> Proc {
         let out = std::fs::File::create(&log).unwrap();
         let err = out.try_clone().unwrap();
-        let mut cmd = Command::new(bin());
+        let mut cmd = keelson();
         cmd.args(args)
             .stdout(Stdio::from(out))
             .stderr(Stdio::from(err));
@@ -167,7 +175,7 @@ impl Server {
             dir.path().join("serve.log"),
             &[],
         );
-        let server = Server {
+        let mut server = Server {
             proc,
             dir,
             http_port,
@@ -214,13 +222,19 @@ impl Server {
             .join("\n")
     }
 
-    fn wait_ready(&self) {
+    fn wait_ready(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if let Ok(r) = self.agent.get(&self.nbi("/healthz")).call() {
                 if r.status() == 200 {
                     return;
                 }
+            }
+            if let Ok(Some(status)) = self.proc.child.try_wait() {
+                panic!(
+                    "keelson serve exited ({status}) before it was ready:\n{}",
+                    self.proc.log_text()
+                );
             }
             assert!(
                 Instant::now() < deadline,
