@@ -1,15 +1,6 @@
 //! Description markup (BBF `{{template|args}}` and mediawiki-like emphasis) reduced to plain
 //! text, and the first sentence of a description.
 
-// Reached only while data-model files load at start-up (the models Keelson ships and those an
-// operator adds), which the `datamodel` fuzz target exercises; not yet brought under the
-// crate's no-panic lints.
-#![allow(
-    clippy::arithmetic_side_effects,
-    clippy::indexing_slicing,
-    clippy::unwrap_used,
-    clippy::expect_used
-)]
 use crate::types::{ObjectDef, ParamDef};
 
 /// What templates without arguments refer to.
@@ -71,9 +62,9 @@ fn first_paragraph(desc: &str) -> &str {
             end = pos;
             break;
         }
-        pos += line.len();
+        pos = pos.saturating_add(line.len());
     }
-    &d[..end]
+    d.get(..end).unwrap_or(d)
 }
 
 /// Expands templates and strips emphasis; whitespace collapsed to single spaces.
@@ -94,18 +85,20 @@ fn expand(s: &str, ctx: &Ctx, depth: u32) -> String {
     let mut out = String::with_capacity(s.len());
     let mut rest = s;
     while let Some(start) = rest.find("{{") {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        match matching_close(after) {
-            Some(end) => {
-                let inner = &after[..end];
+        let (before, from) = rest.split_at_checked(start).unwrap_or((rest, ""));
+        out.push_str(before);
+        let after = from.get(2..).unwrap_or_default();
+        let closed = matching_close(after)
+            .and_then(|end| Some((after.get(..end)?, after.get(end.saturating_add(2)..)?)));
+        match closed {
+            Some((inner, tail)) => {
                 if depth < 8 {
                     out.push_str(&template(inner, ctx, depth));
                 }
-                rest = &after[end + 2..];
+                rest = tail;
             }
             None => {
-                out.push_str(&rest[start..]);
+                out.push_str(from);
                 rest = "";
             }
         }
@@ -118,19 +111,21 @@ fn expand(s: &str, ctx: &Ctx, depth: u32) -> String {
 fn matching_close(s: &str) -> Option<usize> {
     let b = s.as_bytes();
     let mut depth = 0usize;
-    let mut i = 0;
-    while i + 1 < b.len() {
-        if b[i] == b'{' && b[i + 1] == b'{' {
-            depth += 1;
-            i += 2;
-        } else if b[i] == b'}' && b[i + 1] == b'}' {
-            if depth == 0 {
-                return Some(i);
+    let mut i = 0usize;
+    while let (Some(&x), Some(&y)) = (b.get(i), b.get(i.saturating_add(1))) {
+        match (x, y) {
+            (b'{', b'{') => {
+                depth = depth.saturating_add(1);
+                i = i.saturating_add(2);
             }
-            depth -= 1;
-            i += 2;
-        } else {
-            i += 1;
+            (b'}', b'}') => {
+                let Some(d) = depth.checked_sub(1) else {
+                    return Some(i);
+                };
+                depth = d;
+                i = i.saturating_add(2);
+            }
+            _ => i = i.saturating_add(1),
         }
     }
     None
@@ -141,33 +136,38 @@ fn split_args(s: &str) -> Vec<&str> {
     let b = s.as_bytes();
     let mut out = Vec::new();
     let mut depth = 0usize;
-    let mut start = 0;
-    let mut i = 0;
-    while i < b.len() {
-        if i + 1 < b.len() && b[i] == b'{' && b[i + 1] == b'{' {
-            depth += 1;
-            i += 2;
+    let mut start = 0usize;
+    let mut i = 0usize;
+    while let Some(&x) = b.get(i) {
+        let y = b.get(i.saturating_add(1)).copied();
+        if x == b'{' && y == Some(b'{') {
+            depth = depth.saturating_add(1);
+            i = i.saturating_add(2);
             continue;
         }
-        if i + 1 < b.len() && b[i] == b'}' && b[i + 1] == b'}' {
+        if x == b'}' && y == Some(b'}') {
             depth = depth.saturating_sub(1);
-            i += 2;
+            i = i.saturating_add(2);
             continue;
         }
-        if b[i] == b'|' && depth == 0 {
-            out.push(&s[start..i]);
-            start = i + 1;
+        if x == b'|' && depth == 0 {
+            // `|` is one byte: both ends are character boundaries.
+            out.push(s.get(start..i).unwrap_or_default());
+            start = i.saturating_add(1);
         }
-        i += 1;
+        i = i.saturating_add(1);
     }
-    out.push(&s[start..]);
+    out.push(s.get(start..).unwrap_or_default());
     out
 }
 
 fn template(inner: &str, ctx: &Ctx, depth: u32) -> String {
     let args = split_args(inner);
-    let name = args[0].trim();
-    let arg = |i: usize| args.get(i).map(|a| expand(a.trim(), ctx, depth + 1));
+    let name = args.first().map_or("", |a| a.trim());
+    let arg = |i: usize| {
+        args.get(i)
+            .map(|a| expand(a.trim(), ctx, depth.saturating_add(1)))
+    };
     match name {
         "param" => arg(1).unwrap_or_else(|| ctx.param.to_string()),
         "object" => arg(1).unwrap_or_else(|| ctx.object.to_string()),
@@ -214,12 +214,16 @@ fn template(inner: &str, ctx: &Ctx, depth: u32) -> String {
 /// not counting abbreviations such as `e.g.` and `i.e.` or paths such as `Device.NAT.`.
 fn first_sentence(s: &str) -> &str {
     let b = s.as_bytes();
-    let mut i = 0;
-    while i < b.len() {
-        let c = b[i];
-        if (c == b'.' || c == b'!' || c == b'?') && (i + 1 == b.len() || b[i + 1] == b' ') {
-            let word_start = s[..i].rfind(' ').map_or(0, |p| p + 1);
-            let word = s[word_start..i].to_ascii_lowercase();
+    for (i, &c) in b.iter().enumerate() {
+        let next = b.get(i.saturating_add(1));
+        if matches!(c, b'.' | b'!' | b'?') && matches!(next, None | Some(b' ')) {
+            // `c` is ASCII: `..i` and `..=i` end on character boundaries.
+            let head = s.get(..i).unwrap_or_default();
+            let word_start = head.rfind(' ').map_or(0, |p| p.saturating_add(1));
+            let word = head
+                .get(word_start..)
+                .unwrap_or_default()
+                .to_ascii_lowercase();
             // A word with an inner dot is a path (`Device.NAT.`) or an abbreviation (`e.g.`).
             let abbrev = word.contains('.')
                 || matches!(
@@ -237,10 +241,9 @@ fn first_sentence(s: &str) -> &str {
                         | "resp"
                 );
             if c != b'.' || !abbrev {
-                return &s[..=i];
+                return s.get(..=i).unwrap_or(s);
             }
         }
-        i += 1;
     }
     s
 }
