@@ -197,10 +197,40 @@ pub fn ipdr_doc(data: &[u8]) {
     );
 }
 
-/// The BBF cwmp-datamodel loader (one document, no import directories).
+/// The BBF cwmp-datamodel loader (one document, no import directories), then what a loaded
+/// model answers for outside input: lookups of paths in every instance form (numbers,
+/// `[alias]`, `*`), children, one-line summaries of the descriptions, and value validation
+/// with values taken from the input itself.
 pub fn datamodel(data: &[u8]) {
     let mut reg = datamodel::Registry::new();
-    let _ = reg.load_bytes("fuzz.xml", data);
+    if reg.load_bytes("fuzz.xml", data).is_err() {
+        return;
+    }
+    let text = String::from_utf8_lossy(data);
+    let values: Vec<&str> = text
+        .split(['<', '>', '"'])
+        .filter(|v| v.len() <= 64)
+        .take(16)
+        .collect();
+    for m in reg.models() {
+        for o in m.objects().take(64) {
+            let _ = o.summary_line();
+            for instance in ["1", "[a]", "*", "01", "[a.b]", ""] {
+                let path = o.path.replace("{i}", instance);
+                let _ = m.lookup(&path);
+                let _ = m.children(&path);
+                let _ = m.writable(&path);
+            }
+        }
+        for (_, p) in m.parameters().take(64) {
+            let _ = p.summary_line();
+            let path = p.path.replace("{i}", "7");
+            for v in &values {
+                let _ = m.validate(&path, v);
+                let _ = m.validate_for_write(&path, v);
+            }
+        }
+    }
 }
 
 /// The Annex G UDP connection-request datagram as a CPE reads it: the fields it yields,
