@@ -45,6 +45,11 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
+mod access;
+pub use access::{
+    AuditQuery, AuditRow, DeviceFilter, NewAudit, NewToken, ParamMatch, Role, Tenant, TokenRow,
+    UserAuth, UserRow, UserUpdate,
+};
 mod bulkdata;
 pub use bulkdata::{IndexOutcome, PruneOutcome};
 pub use ops::FAULT_BOOTSTRAP_CODE;
@@ -365,6 +370,200 @@ impl Store {
         self.write(move |db| ops::delete_device(db, &id)).await
     }
 
+    // -- Operator access ---------------------------------------------------
+
+    pub async fn list_roles(&self) -> Result<Vec<Role>> {
+        self.read(access::list_roles).await
+    }
+
+    pub async fn get_role(&self, name: &str) -> Result<Option<Role>> {
+        let name = name.to_string();
+        self.read(move |db| access::get_role(db, &name)).await
+    }
+
+    /// Creates (`create_only`) or replaces a role. Built-in roles change only when `role`
+    /// is itself marked built in (the server's start-up seeding).
+    pub async fn put_role(&self, role: Role, create_only: bool) -> Result<Role> {
+        self.write(move |db| access::put_role(db, &role, create_only))
+            .await
+    }
+
+    /// Deletes a custom role that no user or live token holds.
+    pub async fn delete_role(&self, name: &str) -> Result<bool> {
+        let name = name.to_string();
+        self.write(move |db| access::delete_role(db, &name)).await
+    }
+
+    pub async fn count_users(&self) -> Result<i64> {
+        self.read(access::count_users).await
+    }
+
+    pub async fn create_user(
+        &self,
+        name: &str,
+        password_hash: &str,
+        role: &str,
+        tenant: Option<&str>,
+    ) -> Result<UserRow> {
+        let (name, hash, role) = (
+            name.to_string(),
+            password_hash.to_string(),
+            role.to_string(),
+        );
+        let tenant = tenant.map(str::to_string);
+        self.write(move |db| access::create_user(db, &name, &hash, &role, tenant.as_deref()))
+            .await
+    }
+
+    /// Users, all or of one tenant.
+    pub async fn list_users(&self, tenant: Option<&str>) -> Result<Vec<UserRow>> {
+        let tenant = tenant.map(str::to_string);
+        self.read(move |db| access::list_users(db, tenant.as_deref()))
+            .await
+    }
+
+    pub async fn get_user_auth(&self, name: &str) -> Result<Option<UserAuth>> {
+        let name = name.to_string();
+        self.read(move |db| access::get_user_auth(db, &name)).await
+    }
+
+    /// Changes a user; a new password, a new role or disabling ends its console sessions.
+    pub async fn update_user(&self, name: &str, u: UserUpdate) -> Result<Option<UserRow>> {
+        let name = name.to_string();
+        self.write(move |db| access::update_user(db, &name, &u))
+            .await
+    }
+
+    pub async fn touch_login(&self, name: &str) -> Result<()> {
+        let name = name.to_string();
+        self.write(move |db| access::touch_login(db, &name)).await
+    }
+
+    pub async fn create_session(
+        &self,
+        id_hash: &str,
+        user: &str,
+        expires_at: DateTime<Utc>,
+        remote_addr: Option<&str>,
+    ) -> Result<()> {
+        let (h, u) = (id_hash.to_string(), user.to_string());
+        let addr = remote_addr.map(str::to_string);
+        self.write(move |db| access::create_session(db, &h, &u, expires_at, addr.as_deref()))
+            .await
+    }
+
+    /// The enabled user of an unexpired console session.
+    pub async fn session_user(&self, id_hash: &str) -> Result<Option<UserRow>> {
+        let h = id_hash.to_string();
+        self.read(move |db| access::session_user(db, &h)).await
+    }
+
+    pub async fn delete_session(&self, id_hash: &str) -> Result<bool> {
+        let h = id_hash.to_string();
+        self.write(move |db| access::delete_session(db, &h)).await
+    }
+
+    pub async fn create_token(&self, t: NewToken) -> Result<TokenRow> {
+        self.write(move |db| access::create_token(db, &t)).await
+    }
+
+    pub async fn list_tokens(&self, tenant: Option<&str>) -> Result<Vec<TokenRow>> {
+        let tenant = tenant.map(str::to_string);
+        self.read(move |db| access::list_tokens(db, tenant.as_deref()))
+            .await
+    }
+
+    pub async fn token_by_hash(&self, hash: &str) -> Result<Option<TokenRow>> {
+        let h = hash.to_string();
+        self.read(move |db| access::token_by_hash(db, &h)).await
+    }
+
+    pub async fn get_token(&self, id: &str) -> Result<Option<TokenRow>> {
+        let id = id.to_string();
+        self.read(move |db| access::get_token(db, &id)).await
+    }
+
+    pub async fn revoke_token(&self, id: &str) -> Result<Option<TokenRow>> {
+        let id = id.to_string();
+        self.write(move |db| access::revoke_token(db, &id)).await
+    }
+
+    pub async fn touch_token(&self, id: &str, at: DateTime<Utc>) -> Result<()> {
+        let id = id.to_string();
+        self.write(move |db| access::touch_token(db, &id, at)).await
+    }
+
+    pub async fn list_tenants(&self) -> Result<Vec<Tenant>> {
+        self.read(access::list_tenants).await
+    }
+
+    /// Creates or replaces a tenant and reassigns every device; returns how many devices
+    /// belong to some tenant afterwards.
+    pub async fn put_tenant(&self, t: Tenant) -> Result<u64> {
+        self.write(move |db| access::put_tenant(db, &t)).await
+    }
+
+    pub async fn delete_tenant(&self, name: &str) -> Result<bool> {
+        let name = name.to_string();
+        self.write(move |db| access::delete_tenant(db, &name)).await
+    }
+
+    /// Re-evaluates the tenant of one device (e.g. after its first Inform).
+    pub async fn assign_tenant(&self, device_id: &str) -> Result<()> {
+        let id = device_id.to_string();
+        self.write(move |db| access::assign_tenants(db, Some(&id)).map(|_| ()))
+            .await
+    }
+
+    pub async fn device_tags(&self, device_id: &str) -> Result<Vec<String>> {
+        let id = device_id.to_string();
+        self.read(move |db| access::device_tags(db, &id)).await
+    }
+
+    /// Adds and removes tags; `None` if the device is unknown.
+    pub async fn change_tags(
+        &self,
+        device_id: &str,
+        add: Vec<String>,
+        remove: Vec<String>,
+    ) -> Result<Option<Vec<String>>> {
+        let id = device_id.to_string();
+        self.write(move |db| access::change_tags(db, &id, &add, &remove))
+            .await
+    }
+
+    /// True when the device exists and every filter admits it.
+    pub async fn device_in_scope(&self, device_id: &str, scopes: &[DeviceFilter]) -> Result<bool> {
+        let id = device_id.to_string();
+        if access::unrestricted(scopes) {
+            return self.read(move |db| ops::device_exists(db, &id)).await;
+        }
+        let scopes = scopes.to_vec();
+        self.read(move |db| access::device_in_scope(db, &id, &scopes))
+            .await
+    }
+
+    /// Appends one audit record (committed when this returns).
+    pub async fn append_audit(&self, a: NewAudit) -> Result<i64> {
+        self.write(move |db| access::append_audit(db, &a)).await
+    }
+
+    pub async fn query_audit(&self, q: AuditQuery) -> Result<Vec<AuditRow>> {
+        self.read(move |db| access::query_audit(db, &q)).await
+    }
+
+    /// Runs one SQL statement as a write job (tests: e.g. to show what the database itself
+    /// refuses).
+    #[cfg(any(test, feature = "testing"))]
+    pub async fn execute_sql(&self, sql: &str) -> Result<usize> {
+        let sql = sql.to_string();
+        self.write(move |db| {
+            use diesel::RunQueryDsl;
+            Ok(db::on!(db, |c| diesel::sql_query(&sql).execute(c))?)
+        })
+        .await
+    }
+
     // -- Tasks ---------------------------------------------------------------
 
     /// Queues a task; its CommandKey (`"k<id>-<random>"`, ≤ 32 chars) is set
@@ -385,8 +584,19 @@ impl Store {
 
     /// Tasks in status `fault` (newest first, at most 1,000).
     pub async fn list_faults(&self, device_id: Option<&str>) -> Result<Vec<TaskRow>> {
-        let id = device_id.map(str::to_string);
-        self.read(move |db| ops::list_faults(db, id.as_deref()))
+        let q = TaskQuery {
+            device_id: device_id.map(str::to_string),
+            status: Some(TaskStatus::Fault),
+            limit: 1000,
+            ..TaskQuery::default()
+        };
+        Ok(self.list_tasks(q).await?.0)
+    }
+
+    /// Acknowledges faulted tasks; returns the ids that were changed.
+    pub async fn acknowledge_faults(&self, ids: Vec<i64>, who: &str) -> Result<Vec<i64>> {
+        let who = who.to_string();
+        self.write(move |db| ops::acknowledge_faults(db, &ids, &who))
             .await
     }
 
@@ -405,9 +615,14 @@ impl Store {
     }
 
     /// Newest first: all files, or only those `device_id` uploaded.
-    pub async fn list_files(&self, device_id: Option<&str>) -> Result<Vec<FileRow>> {
+    pub async fn list_files(
+        &self,
+        device_id: Option<&str>,
+        scopes: &[DeviceFilter],
+    ) -> Result<Vec<FileRow>> {
         let id = device_id.map(str::to_string);
-        self.read(move |db| ops::list_files(db, id.as_deref()))
+        let scopes = scopes.to_vec();
+        self.read(move |db| ops::list_files(db, id.as_deref(), &scopes))
             .await
     }
 

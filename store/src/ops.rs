@@ -11,10 +11,11 @@ use diesel::sql_types::{Bool, Nullable, Text};
 use diesel::upsert::excluded;
 use serde_json::{json, Value};
 
+use crate::access::scope_where;
 use crate::cached::Cached;
 use crate::db::{on, Db};
 use crate::error::{Result, StoreError};
-use crate::schema::{devices, events, files, parameters, tasks};
+use crate::schema::{device_tags, devices, events, files, parameters, tasks};
 use crate::sqlconv::{now, to_db};
 use crate::types::*;
 
@@ -203,7 +204,7 @@ pub(crate) fn prefix_bounds(prefix: &str) -> Option<(String, String)> {
 }
 
 /// Escapes `%`, `_` and `\` for a `LIKE ... ESCAPE '\'` pattern.
-fn like_literal(s: &str) -> String {
+pub(crate) fn like_literal(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     for ch in s.chars() {
         if matches!(ch, '%' | '_' | '\\') {
@@ -516,9 +517,16 @@ pub(crate) fn record_inform(db: &mut Db<'_>, rec: InformRecord) -> Result<Inform
         .run(c))?;
     }
 
+    let new_device = first_seen == at;
+    if new_device {
+        // A new device joins its tenant in the same transaction: it is never visible to a
+        // tenant it does not belong to, nor briefly without its own.
+        crate::access::assign_new_device(db, id)?;
+    }
+
     Ok(InformOutcome {
         pending_tasks,
-        new_device: first_seen == at,
+        new_device,
         bootstrap_epoch: epoch,
     })
 }
@@ -865,16 +873,42 @@ pub(crate) fn list_devices(db: &mut Db<'_>, q: &DeviceQuery) -> Result<(Vec<Devi
                 }
                 query = query.filter(d::id.eq_any(sub));
             }
-            query
+            if let Some(tag) = &q.tag {
+                query = query.filter(
+                    d::id.eq_any(
+                        device_tags::table
+                            .select(device_tags::device_id)
+                            .filter(device_tags::tag.eq(tag)),
+                    ),
+                );
+            }
+            scope_where!(query, q.scopes)
         }};
+    }
+    macro_rules! sorted {
+        ($query:expr, $col:expr) => {
+            if q.descending {
+                $query.order(($col.desc(), d::id.desc()))
+            } else {
+                $query.order(($col.asc(), d::id.asc()))
+            }
+        };
     }
 
     let limit = clamp_limit(q.limit);
     let offset = q.offset.max(0);
     let (rows, total) = on!(db, |c| {
         let total: i64 = filtered!().count().get_result(c)?;
-        let rows: Vec<DeviceRow> = filtered!()
-            .order(d::id.asc())
+        let query = filtered!();
+        let query = match q.sort {
+            DeviceSort::Id if q.descending => query.order(d::id.desc()),
+            DeviceSort::Id => query.order(d::id.asc()),
+            DeviceSort::LastInform => sorted!(query, d::last_inform_at),
+            DeviceSort::FirstSeen => sorted!(query, d::first_seen_at),
+            DeviceSort::ProductClass => sorted!(query, d::product_class),
+            DeviceSort::SoftwareVersion => sorted!(query, d::software_version),
+        };
+        let rows: Vec<DeviceRow> = query
             .limit(limit)
             .offset(offset)
             .select(DeviceRow::as_select())
@@ -890,6 +924,14 @@ pub(crate) fn get_device(db: &mut Db<'_>, id: &str) -> Result<Option<DeviceRow>>
         .select(DeviceRow::as_select())
         .first(c)
         .optional())?)
+}
+
+pub(crate) fn device_exists(db: &mut Db<'_>, id: &str) -> Result<bool> {
+    let n: i64 = on!(db, |c| devices::table
+        .filter(devices::id.eq(id))
+        .count()
+        .get_result(c))?;
+    Ok(n > 0)
 }
 
 pub(crate) fn count_devices(db: &mut Db<'_>) -> Result<i64> {
@@ -1116,6 +1158,26 @@ pub(crate) fn list_tasks(db: &mut Db<'_>, q: &TaskQuery) -> Result<(Vec<TaskRow>
             if let Some(status) = q.status {
                 query = query.filter(t::status.eq(status.as_str()));
             }
+            if let Some(kind) = &q.kind {
+                query = query.filter(t::kind.eq(kind));
+            }
+            if let Some(code) = q.fault_code {
+                query = query.filter(t::fault_code.eq(code));
+            }
+            match q.acknowledged {
+                Some(true) => query = query.filter(t::acknowledged_at.is_not_null()),
+                Some(false) => query = query.filter(t::acknowledged_at.is_null()),
+                None => {}
+            }
+            if let Some(before) = q.before {
+                query = query.filter(t::id.lt(before));
+            }
+            if !crate::access::unrestricted(&q.scopes) {
+                query = query.filter(t::device_id.eq_any(scope_where!(
+                    devices::table.select(devices::id).into_boxed(),
+                    q.scopes
+                )));
+            }
             query
         }};
     }
@@ -1135,15 +1197,18 @@ pub(crate) fn list_tasks(db: &mut Db<'_>, q: &TaskQuery) -> Result<(Vec<TaskRow>
     Ok((rows, total))
 }
 
-/// Most recent 1,000 faulted tasks, newest first.
-pub(crate) fn list_faults(db: &mut Db<'_>, device_id: Option<&str>) -> Result<Vec<TaskRow>> {
-    let q = TaskQuery {
-        device_id: device_id.map(str::to_string),
-        status: Some(TaskStatus::Fault),
-        limit: 1000,
-        offset: 0,
-    };
-    Ok(list_tasks(db, &q)?.0)
+/// Marks faulted tasks acknowledged by `who`; returns the ids it changed (faults not yet
+/// acknowledged among `ids`).
+pub(crate) fn acknowledge_faults(db: &mut Db<'_>, ids: &[i64], who: &str) -> Result<Vec<i64>> {
+    use crate::schema::tasks::dsl as t;
+    let at = to_db(now());
+    Ok(on!(db, |c| diesel::update(t::tasks)
+        .filter(t::id.eq_any(ids))
+        .filter(t::status.eq("fault"))
+        .filter(t::acknowledged_at.is_null())
+        .set((t::acknowledged_at.eq(at), t::acknowledged_by.eq(who)))
+        .returning(t::id)
+        .get_results(c))?)
 }
 
 pub(crate) fn cancel_task(db: &mut Db<'_>, id: i64) -> Result<Option<TaskRow>> {
@@ -1247,7 +1312,11 @@ pub(crate) fn insert_file(db: &mut Db<'_>, f: NewFile) -> Result<FileRow> {
 }
 
 /// Newest first; all files, or those a given device uploaded.
-pub(crate) fn list_files(db: &mut Db<'_>, device_id: Option<&str>) -> Result<Vec<FileRow>> {
+pub(crate) fn list_files(
+    db: &mut Db<'_>,
+    device_id: Option<&str>,
+    scopes: &[crate::DeviceFilter],
+) -> Result<Vec<FileRow>> {
     Ok(on!(db, |c| {
         let mut q = files::table
             .select(FileRow::as_select())
@@ -1255,6 +1324,18 @@ pub(crate) fn list_files(db: &mut Db<'_>, device_id: Option<&str>) -> Result<Vec
             .into_boxed();
         if let Some(device) = device_id {
             q = q.filter(files::device_id.eq(device));
+        }
+        if !crate::access::unrestricted(scopes) {
+            // Fleet files (firmware, configurations) belong to no device; a device's files
+            // only to those who may see the device.
+            q = q.filter(
+                files::device_id
+                    .is_null()
+                    .or(files::device_id.eq_any(scope_where!(
+                        devices::table.select(devices::id.nullable()).into_boxed(),
+                        scopes
+                    ))),
+            );
         }
         q.load(c)
     })?)

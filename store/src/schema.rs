@@ -31,10 +31,10 @@ diesel::table! {
         cr_password -> Nullable<Text>,
         last_cr_at -> Nullable<Timestamp>,
         last_cr_result -> Nullable<Text>,
-        tags -> Text,
         cpe_ha1_md5 -> Nullable<Text>,
         cpe_ha1_sha256 -> Nullable<Text>,
         cpe_realm -> Nullable<Text>,
+        tenant -> Nullable<Text>,
     }
 }
 
@@ -85,6 +85,8 @@ diesel::table! {
         waiting_until -> Nullable<Timestamp>,
         upload_token -> Nullable<Text>,
         sent_key -> Nullable<Text>,
+        acknowledged_at -> Nullable<Timestamp>,
+        acknowledged_by -> Nullable<Text>,
     }
 }
 
@@ -192,9 +194,91 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    roles (name) {
+        name -> Text,
+        description -> Text,
+        permissions -> Text,
+        scope -> Text,
+        builtin -> Bool,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    tenants (name) {
+        name -> Text,
+        rules -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    users (name) {
+        name -> Text,
+        password_hash -> Text,
+        role -> Text,
+        tenant -> Nullable<Text>,
+        disabled -> Bool,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        last_login_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    api_tokens (id) {
+        id -> Text,
+        name -> Text,
+        token_hash -> Text,
+        prefix -> Text,
+        role -> Text,
+        tenant -> Nullable<Text>,
+        created_by -> Text,
+        created_at -> Timestamp,
+        expires_at -> Nullable<Timestamp>,
+        revoked_at -> Nullable<Timestamp>,
+        last_used_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    web_sessions (id_hash) {
+        id_hash -> Text,
+        user_name -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        remote_addr -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    audit_log (id) {
+        id -> BigInt,
+        at -> Timestamp,
+        actor -> Text,
+        remote_addr -> Nullable<Text>,
+        action -> Text,
+        target -> Text,
+        devices -> Text,
+        outcome -> Text,
+        detail -> Text,
+    }
+}
+
+diesel::table! {
+    device_tags (device_id, tag) {
+        device_id -> Text,
+        tag -> Text,
+    }
+}
+
 diesel::joinable!(events -> devices (device_id));
 diesel::joinable!(parameters -> devices (device_id));
 diesel::joinable!(tasks -> devices (device_id));
+diesel::joinable!(device_tags -> devices (device_id));
 
 diesel::joinable!(ipdr_sessions -> ipdr_exporters (exporter_id));
 
@@ -212,4 +296,11 @@ diesel::allow_tables_to_appear_in_same_query!(
     bulk_report_index,
     bulk_index_state,
     ipdr_streams,
+    roles,
+    tenants,
+    users,
+    api_tokens,
+    web_sessions,
+    audit_log,
+    device_tags,
 );

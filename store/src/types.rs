@@ -120,7 +120,8 @@ pub struct DeviceRow {
     #[diesel(deserialize_as = OptUtcTs)]
     pub last_cr_at: Option<DateTime<Utc>>,
     pub last_cr_result: Option<String>,
-    pub tags: String,
+    /// The tenant the device belongs to (assigned by the tenants' rules), if any.
+    pub tenant: Option<String>,
 }
 
 /// Per-device credentials for authenticating a CPE (`None`: use the default).
@@ -197,7 +198,7 @@ impl fmt::Debug for DeviceRow {
             .field("cr_password", &redacted(&self.cr_password))
             .field("last_cr_at", &self.last_cr_at)
             .field("last_cr_result", &self.last_cr_result)
-            .field("tags", &self.tags)
+            .field("tenant", &self.tenant)
             .finish()
     }
 }
@@ -409,6 +410,10 @@ pub struct TaskRow {
     /// Waiting tasks: when waiting for the completion ends in a fault.
     #[diesel(deserialize_as = OptUtcTs)]
     pub waiting_until: Option<DateTime<Utc>>,
+    /// Faults: when an operator acknowledged the fault, and who.
+    #[diesel(deserialize_as = OptUtcTs)]
+    pub acknowledged_at: Option<DateTime<Utc>>,
+    pub acknowledged_by: Option<String>,
 }
 
 /// A task to queue with [`Store::create_task`](crate::Store::create_task).
@@ -577,8 +582,44 @@ pub struct DeviceQuery {
     /// ...with this value: exact, or a SQL `LIKE` pattern (ASCII
     /// case-insensitive) when it contains `%`.
     pub param_value: Option<String>,
+    /// Devices carrying this tag.
+    pub tag: Option<String>,
+    /// Only devices every filter admits (the caller's access scope).
+    pub scopes: Vec<crate::DeviceFilter>,
+    /// Sort column and direction; ties are broken by id.
+    pub sort: DeviceSort,
+    pub descending: bool,
     pub limit: i64,
     pub offset: i64,
+}
+
+/// Sort orders of [`DeviceQuery`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum DeviceSort {
+    #[default]
+    Id,
+    LastInform,
+    ProductClass,
+    SoftwareVersion,
+    FirstSeen,
+}
+
+impl std::str::FromStr for DeviceSort {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        Ok(match s {
+            "id" => DeviceSort::Id,
+            "last_inform_at" => DeviceSort::LastInform,
+            "product_class" => DeviceSort::ProductClass,
+            "software_version" => DeviceSort::SoftwareVersion,
+            "first_seen_at" => DeviceSort::FirstSeen,
+            other => {
+                return Err(format!(
+                    "unknown sort {other:?}; one of id, last_inform_at, product_class, software_version, first_seen_at"
+                ))
+            }
+        })
+    }
 }
 
 impl Default for DeviceQuery {
@@ -587,6 +628,10 @@ impl Default for DeviceQuery {
             text: None,
             param_path: None,
             param_value: None,
+            tag: None,
+            scopes: Vec::new(),
+            sort: DeviceSort::Id,
+            descending: false,
             limit: 100,
             offset: 0,
         }
@@ -598,6 +643,15 @@ impl Default for DeviceQuery {
 pub struct TaskQuery {
     pub device_id: Option<String>,
     pub status: Option<TaskStatus>,
+    /// CPE method name.
+    pub kind: Option<String>,
+    pub fault_code: Option<i32>,
+    /// Faults: only acknowledged (`Some(true)`) or unacknowledged (`Some(false)`) ones.
+    pub acknowledged: Option<bool>,
+    /// Only tasks of devices every filter admits.
+    pub scopes: Vec<crate::DeviceFilter>,
+    /// Cursor: tasks with a smaller id (the list is newest first).
+    pub before: Option<i64>,
     pub limit: i64,
     pub offset: i64,
 }
@@ -607,6 +661,11 @@ impl Default for TaskQuery {
         TaskQuery {
             device_id: None,
             status: None,
+            kind: None,
+            fault_code: None,
+            acknowledged: None,
+            scopes: Vec::new(),
+            before: None,
             limit: 100,
             offset: 0,
         }

@@ -216,6 +216,7 @@ async fn migrations_apply_and_revert(ctx: &Ctx) {
             "2025-11-22-000000_bulkdata",
             "2025-11-23-000000_bulk_reports",
             "2026-12-03-000000_leases_and_secrets",
+            "2026-12-04-000000_access",
         ]
     );
     macro_rules! sql {
@@ -223,6 +224,19 @@ async fn migrations_apply_and_revert(ctx: &Ctx) {
             include_str!(concat!("../../migrations/", $flavour, "/", $name))
         };
     }
+    let (up5, down5) = match ctx.kind {
+        Backend::Sqlite => (
+            sql!("sqlite", "2026-12-04-000000_access/up.sql"),
+            sql!("sqlite", "2026-12-04-000000_access/down.sql"),
+        ),
+        Backend::Postgres => (
+            sql!("postgres", "2026-12-04-000000_access/up.sql"),
+            sql!("postgres", "2026-12-04-000000_access/down.sql"),
+        ),
+    };
+    // Operator access: down and up again leave a usable schema.
+    ctx.exec_sql(&other, down5);
+    ctx.exec_sql(&other, up5);
     let (up2, down2, up3, down3, up4, down4) = match ctx.kind {
         Backend::Sqlite => (
             sql!("sqlite", "2025-11-22-000000_bulkdata/up.sql"),
@@ -242,8 +256,10 @@ async fn migrations_apply_and_revert(ctx: &Ctx) {
         ),
     };
     // Leases and sealed secrets: down and up again leave a usable schema.
+    ctx.exec_sql(&other, down5);
     ctx.exec_sql(&other, down4);
     ctx.exec_sql(&other, up4);
+    ctx.exec_sql(&other, up5);
     // Samples of the first layout are carried over, and back.
     let s = Store::open(&other, StoreOptions::default()).await.unwrap();
     s.insert_samples(

@@ -198,6 +198,7 @@ async fn migrations_apply_once(ctx: &Ctx) {
             "2025-11-22-000000_bulkdata",
             "2025-11-23-000000_bulk_reports",
             "2026-12-03-000000_leases_and_secrets",
+            "2026-12-04-000000_access",
         ]
     );
     assert!(Store::migrate(&other).await.unwrap().is_empty());
@@ -239,7 +240,7 @@ async fn inform_upserts_device_events_and_params(ctx: &Ctx) {
     );
     assert_eq!(d.first_seen_at, first_at);
     assert_eq!(d.last_inform_at, first_at);
-    assert_eq!(d.tags, "");
+    assert_eq!(d.tenant, None);
 
     // Second Inform: a new software version; UDP address not reported.
     tokio::time::sleep(Duration::from_millis(5)).await;
@@ -997,7 +998,7 @@ async fn failing_job_does_not_poison_batch(ctx: &Ctx) {
         );
     }
     assert_eq!(s.count_devices().await.unwrap(), 100);
-    assert_eq!(s.list_files(None).await.unwrap().len(), 1);
+    assert_eq!(s.list_files(None, &[]).await.unwrap().len(), 1);
 }
 
 async fn files_crud(ctx: &Ctx) {
@@ -1037,13 +1038,13 @@ async fn files_crud(ctx: &Ctx) {
         .unwrap();
     assert_eq!(log.id, "log-1");
 
-    let all = s.list_files(None).await.unwrap();
+    let all = s.list_files(None, &[]).await.unwrap();
     assert_eq!(
         all.iter().map(|f| f.id.as_str()).collect::<Vec<_>>(),
         ["log-1", fw.id.as_str()],
         "newest first"
     );
-    let mine = s.list_files(Some("00D09E-Router-S1")).await.unwrap();
+    let mine = s.list_files(Some("00D09E-Router-S1"), &[]).await.unwrap();
     assert_eq!(mine.len(), 1);
     assert_eq!(mine[0].task_id, Some(7));
     let got = s.get_file(&fw.id).await.unwrap().unwrap();
@@ -1054,7 +1055,7 @@ async fn files_crud(ctx: &Ctx) {
     assert_eq!(gone.stored_path, "/var/lib/keelson/files/fw");
     assert!(s.delete_file(&fw.id).await.unwrap().is_none());
     assert!(s.get_file(&fw.id).await.unwrap().is_none());
-    assert_eq!(s.list_files(None).await.unwrap().len(), 1);
+    assert_eq!(s.list_files(None, &[]).await.unwrap().len(), 1);
 }
 
 async fn credentials_and_delete(ctx: &Ctx) {

@@ -32,6 +32,10 @@ pub struct AppState {
     pub nbi_conns: Arc<crate::conns::Registry>,
     /// The IPDR/SP listeners' admission (allow-list and caps).
     pub ipdr_conns: Arc<crate::conns::Registry>,
+    /// Roles and tokens, cached for authentication.
+    pub access: crate::access::AccessCache,
+    /// Sign-in (and refused-credential) limits per user and per address.
+    pub limiter: crate::access::LoginLimiter,
 }
 
 /// Per-TCP-connection facts, attached by `on_connect` and read by the CWMP handler.
@@ -194,6 +198,7 @@ pub async fn build_state(cfg: Config) -> anyhow::Result<Arc<AppState>> {
         ..Default::default()
     };
     seal_cleartext_passwords(&store, &cfg).await?;
+    crate::access::bootstrap(&store, &cfg.data_dir).await?;
     let public_url = cfg.public_url();
     let cr = CrManager::new(&cfg.connection_request);
     let started = std::time::Instant::now();
@@ -227,6 +232,8 @@ pub async fn build_state(cfg: Config) -> anyhow::Result<Arc<AppState>> {
             },
         ),
         ipdr_conns: cfg.ipdr.admission(),
+        access: crate::access::AccessCache::default(),
+        limiter: crate::access::LoginLimiter::new(&cfg.access),
         cfg,
     }))
 }

@@ -35,7 +35,37 @@ pub struct Config {
     pub ipdr: IpdrConfig,
     pub bulkdata: BulkDataConfig,
     pub files: FilesConfig,
+    pub access: AccessConfig,
     pub log: LogConfig,
+}
+
+/// Operator access: console sessions and sign-in limits.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct AccessConfig {
+    /// How long a console session lasts after sign-in.
+    pub session_ttl_secs: u64,
+    /// Failed sign-ins of one user within the window before its sign-ins are refused.
+    pub login_max_failures_per_user: u32,
+    /// Failed sign-ins (and refused tokens or session cookies) from one address within the
+    /// window before that address is refused.
+    pub login_max_failures_per_address: u32,
+    pub login_window_secs: u64,
+    /// Mark the session cookie `Secure` (set it when the northbound listener is reached over
+    /// HTTPS, e.g. behind a TLS-terminating proxy).
+    pub secure_cookies: bool,
+}
+
+impl Default for AccessConfig {
+    fn default() -> Self {
+        AccessConfig {
+            session_ttl_secs: 8 * 3600,
+            login_max_failures_per_user: 5,
+            login_max_failures_per_address: 20,
+            login_window_secs: 900,
+            secure_cookies: false,
+        }
+    }
 }
 
 /// Files: what the NBI stores for CPEs to download, and what CPEs upload.
@@ -338,6 +368,7 @@ impl Default for Config {
             ipdr: IpdrConfig::default(),
             bulkdata: BulkDataConfig::default(),
             files: FilesConfig::default(),
+            access: AccessConfig::default(),
             log: LogConfig::default(),
         }
     }

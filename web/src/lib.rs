@@ -18,6 +18,8 @@
     clippy::expect_used
 )]
 
+pub mod access;
+pub mod admin;
 pub mod app;
 pub mod body;
 pub mod bulk;
@@ -32,5 +34,7 @@ pub mod guard;
 pub mod ipdrdoc;
 pub mod nbi;
 pub mod persist;
+pub mod problem;
 pub mod site;
 pub mod tls;
+pub mod usercli;

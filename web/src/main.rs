@@ -36,6 +36,83 @@ enum Command {
     /// Broadband Forum data models: summaries, definitions, value checks.
     #[command(subcommand)]
     Datamodel(DatamodelCommand),
+    /// Operator accounts (console and NBI sign-in).
+    #[command(subcommand)]
+    User(UserCmd),
+    /// API tokens for OSS/BSS systems and scripts.
+    #[command(subcommand)]
+    Token(TokenCmd),
+}
+
+#[derive(Subcommand)]
+enum UserCmd {
+    /// Creates a user. Without --password-stdin a password is generated and printed once.
+    Add {
+        name: String,
+        #[arg(long, default_value = "viewer")]
+        role: String,
+        #[arg(long)]
+        tenant: Option<String>,
+        /// Read the password (one line) from standard input.
+        #[arg(long)]
+        password_stdin: bool,
+        #[command(flatten)]
+        flags: ConfigFlags,
+    },
+    /// Sets a new password (generated and printed unless --password-stdin); ends the user's sessions.
+    Passwd {
+        name: String,
+        #[arg(long)]
+        password_stdin: bool,
+        #[command(flatten)]
+        flags: ConfigFlags,
+    },
+    /// Disables a user: no sign-in, sessions ended.
+    Disable {
+        name: String,
+        #[command(flatten)]
+        flags: ConfigFlags,
+    },
+    /// Enables a disabled user.
+    Enable {
+        name: String,
+        #[command(flatten)]
+        flags: ConfigFlags,
+    },
+    /// Lists users.
+    List {
+        #[command(flatten)]
+        flags: ConfigFlags,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCmd {
+    /// Creates a token and prints it (only this once) on standard output.
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        role: String,
+        #[arg(long)]
+        tenant: Option<String>,
+        /// Lifetime in days (default: no expiry).
+        #[arg(long)]
+        expires_in_days: Option<u32>,
+        #[command(flatten)]
+        flags: ConfigFlags,
+    },
+    /// Lists tokens (never their secrets).
+    List {
+        #[command(flatten)]
+        flags: ConfigFlags,
+    },
+    /// Revokes a token by id.
+    Revoke {
+        id: String,
+        #[command(flatten)]
+        flags: ConfigFlags,
+    },
 }
 
 #[derive(Subcommand)]
@@ -132,5 +209,67 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Datamodel(cmd) => dm::cli(cmd_to_args(cmd)),
+        Command::User(cmd) => {
+            use keelson::usercli::UserCommand as U;
+            let (flags, cmd) = match cmd {
+                UserCmd::Add {
+                    name,
+                    role,
+                    tenant,
+                    password_stdin,
+                    flags,
+                } => (
+                    flags,
+                    U::Add {
+                        name,
+                        role,
+                        tenant,
+                        password_stdin,
+                    },
+                ),
+                UserCmd::Passwd {
+                    name,
+                    password_stdin,
+                    flags,
+                } => (
+                    flags,
+                    U::Passwd {
+                        name,
+                        password_stdin,
+                    },
+                ),
+                UserCmd::Disable { name, flags } => (flags, U::Disable(name)),
+                UserCmd::Enable { name, flags } => (flags, U::Enable(name)),
+                UserCmd::List { flags } => (flags, U::List),
+            };
+            let cfg = Config::load(&flags)?;
+            init_tracing("warn", false);
+            keelson::usercli::user(cfg, cmd)
+        }
+        Command::Token(cmd) => {
+            use keelson::usercli::TokenCommand as T;
+            let (flags, cmd) = match cmd {
+                TokenCmd::Create {
+                    name,
+                    role,
+                    tenant,
+                    expires_in_days,
+                    flags,
+                } => (
+                    flags,
+                    T::Create {
+                        name,
+                        role,
+                        tenant,
+                        expires_in_days,
+                    },
+                ),
+                TokenCmd::List { flags } => (flags, T::List),
+                TokenCmd::Revoke { id, flags } => (flags, T::Revoke(id)),
+            };
+            let cfg = Config::load(&flags)?;
+            init_tracing("warn", false);
+            keelson::usercli::token(cfg, cmd)
+        }
     }
 }

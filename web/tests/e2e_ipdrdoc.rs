@@ -666,10 +666,12 @@ fn bad_documents_are_refused_and_store_nothing() {
                 .iter()
                 .any(|w| reason.to_lowercase().contains(&w.to_lowercase()))
         };
-        // Northbound API: 400 with a JSON error.
+        // Northbound API: 400 with a problem document.
         let (st, v) = s.post_bytes(DOCS, body);
         assert_eq!(st, 400, "{name} via the NBI: {v}");
-        let reason = v["error"].as_str().unwrap_or_else(|| panic!("{name}: {v}"));
+        let reason = v["detail"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{name}: {v}"));
         assert!(
             reason.starts_with("invalid IPDR document: ") && reason_ok(reason),
             "{name} via the NBI: reason {reason:?}, wanted one of {words:?}"

@@ -228,12 +228,11 @@ fn digest_authentication_and_per_device_credentials() {
     assert_eq!(c.post(&[], b"").status, 204);
 
     // Per-device credentials override the global ones.
-    let client = agent();
-    let r = client
-        .put(&s.nbi(&format!("/api/v1/devices/{DEV_URL}/credentials")))
-        .send_json(json!({"cpe_username": user, "cpe_password": "device-pw"}))
-        .unwrap();
-    assert_eq!(r.status(), 204);
+    let (st, _) = s.put(
+        &format!("/api/v1/devices/{DEV_URL}/credentials"),
+        &json!({"cpe_username": user, "cpe_password": "device-pw"}),
+    );
+    assert_eq!(st, 204);
     let mut c = Conn::open(s.http_port);
     let r = c.post(&xml(), INFORM.as_bytes());
     let old = digest_header(&r, user, "global-pw");
@@ -665,11 +664,8 @@ fn file_server_serves_ranges() {
     let (_, list) = s.get("/api/v1/files");
     assert_eq!(list["files"].as_array().unwrap().len(), 1);
     let id = f["file"]["id"].as_str().unwrap();
-    let r = agent()
-        .delete(&s.nbi(&format!("/api/v1/files/{id}")))
-        .call()
-        .unwrap();
-    assert_eq!(r.status(), 204);
+    let (st, _) = s.delete(&format!("/api/v1/files/{id}"));
+    assert_eq!(st, 204);
     let r = c.request("GET", path);
     assert_eq!(r.status, 404);
 }

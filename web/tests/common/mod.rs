@@ -126,6 +126,9 @@ pub struct Server {
     pub nbi_port: u16,
     pub ipdr_port: u16,
     pub agent: ureq::Agent,
+    /// An admin API token (made with `keelson token create` before the server started);
+    /// every helper request carries it.
+    pub token: String,
 }
 
 #[derive(Default)]
@@ -165,6 +168,7 @@ impl Server {
         ));
         let cfg = dir.path().join("keelson.toml");
         std::fs::write(&cfg, toml).unwrap();
+        let token = create_token(&cfg, "harness", "admin");
         let proc = Proc::spawn(
             "keelson serve",
             &[
@@ -184,6 +188,7 @@ impl Server {
             ipdr_port,
             agent: agent(),
             previous: Vec::new(),
+            token,
         };
         server.wait_ready();
         server
@@ -257,8 +262,98 @@ impl Server {
         }
     }
 
+    /// The configuration file of this server.
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("keelson.toml")
+    }
+
+    /// `Authorization` value of the harness's admin token.
+    pub fn bearer(&self) -> String {
+        format!("Bearer {}", self.token)
+    }
+
+    /// A new token of `role` (and tenant), made with `keelson token create`.
+    pub fn token_for(&self, name: &str, role: &str, tenant: Option<&str>) -> String {
+        let mut args = vec!["token", "create", "--name", name, "--role", role];
+        if let Some(t) = tenant {
+            args.extend(["--tenant", t]);
+        }
+        run_token_create(&self.config_path(), &args)
+    }
+
+    /// A request with `token` (None: no credentials); answers (status, JSON or text).
+    pub fn call_as(
+        &self,
+        token: Option<&str>,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> (u16, Value) {
+        let url = self.nbi(path);
+        let auth = token.map(|t| format!("Bearer {t}"));
+        macro_rules! with_auth {
+            ($req:expr) => {{
+                let mut r = $req;
+                if let Some(a) = &auth {
+                    r = r.header("Authorization", a);
+                }
+                r
+            }};
+        }
+        let resp = match method {
+            "GET" => with_auth!(self.agent.get(&url)).call(),
+            "DELETE" => with_auth!(self.agent.delete(&url)).call(),
+            "POST" => {
+                let r = with_auth!(self.agent.post(&url));
+                match body {
+                    Some(b) => r.send_json(b),
+                    None => r.send_empty(),
+                }
+            }
+            "PUT" => {
+                let r = with_auth!(self.agent.put(&url));
+                match body {
+                    Some(b) => r.send_json(b),
+                    None => r.send_empty(),
+                }
+            }
+            "PATCH" => {
+                let r = with_auth!(self.agent.patch(&url));
+                match body {
+                    Some(b) => r.send_json(b),
+                    None => r.send_empty(),
+                }
+            }
+            other => panic!("method {other}"),
+        };
+        let mut r = resp.unwrap();
+        let status = r.status().as_u16();
+        let text = r.body_mut().read_to_string().unwrap_or_default();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    pub fn put(&self, path: &str, body: &Value) -> (u16, Value) {
+        self.call_as(Some(&self.token), "PUT", path, Some(body))
+    }
+
+    pub fn patch(&self, path: &str, body: &Value) -> (u16, Value) {
+        self.call_as(Some(&self.token), "PATCH", path, Some(body))
+    }
+
+    pub fn delete(&self, path: &str) -> (u16, Value) {
+        self.call_as(Some(&self.token), "DELETE", path, None)
+    }
+
     pub fn get(&self, path: &str) -> (u16, Value) {
-        let mut r = self.agent.get(&self.nbi(path)).call().unwrap();
+        let mut r = self
+            .agent
+            .get(&self.nbi(path))
+            .header("Authorization", &self.bearer())
+            .call()
+            .unwrap();
         let status = r.status().as_u16();
         let body = r.body_mut().read_to_string().unwrap_or_default();
         (
@@ -268,7 +363,12 @@ impl Server {
     }
 
     pub fn post(&self, path: &str, body: &Value) -> (u16, Value) {
-        let mut r = self.agent.post(&self.nbi(path)).send_json(body).unwrap();
+        let mut r = self
+            .agent
+            .post(&self.nbi(path))
+            .header("Authorization", &self.bearer())
+            .send_json(body)
+            .unwrap();
         let status = r.status().as_u16();
         let body = r.body_mut().read_to_string().unwrap_or_default();
         (
@@ -278,7 +378,12 @@ impl Server {
     }
 
     pub fn post_bytes(&self, path: &str, bytes: &[u8]) -> (u16, Value) {
-        let mut r = self.agent.post(&self.nbi(path)).send(bytes).unwrap();
+        let mut r = self
+            .agent
+            .post(&self.nbi(path))
+            .header("Authorization", &self.bearer())
+            .send(bytes)
+            .unwrap();
         let status = r.status().as_u16();
         let body = r.body_mut().read_to_string().unwrap_or_default();
         (
@@ -320,6 +425,29 @@ impl Server {
     pub fn dir(&self) -> &Path {
         self.dir.path()
     }
+}
+
+/// Makes an API token with `keelson token create` against a server's configuration file
+/// (works before the server starts: it applies the migrations and seeds the roles).
+pub fn create_token(cfg: &Path, name: &str, role: &str) -> String {
+    run_token_create(cfg, &["token", "create", "--name", name, "--role", role])
+}
+
+fn run_token_create(cfg: &Path, args: &[&str]) -> String {
+    let out = keelson()
+        .args(args)
+        .arg("--config")
+        .arg(cfg)
+        .output()
+        .expect("running keelson token create");
+    assert!(
+        out.status.success(),
+        "keelson token create failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert!(token.starts_with("kt_"), "token {token:?}");
+    token
 }
 
 /// The PostgreSQL cluster for this test, or None (with a visible SKIP) where none is installed.

@@ -1,0 +1,16 @@
+ALTER TABLE tasks DROP COLUMN acknowledged_by;
+ALTER TABLE tasks DROP COLUMN acknowledged_at;
+DROP INDEX devices_software_version;
+DROP INDEX devices_oui;
+DROP INDEX devices_product_class;
+DROP INDEX devices_tenant;
+ALTER TABLE devices DROP COLUMN tenant;
+ALTER TABLE devices ADD COLUMN tags TEXT NOT NULL DEFAULT '';
+DROP TABLE device_tags;
+DROP TABLE audit_log;
+DROP FUNCTION audit_log_append_only();
+DROP TABLE web_sessions;
+DROP TABLE api_tokens;
+DROP TABLE users;
+DROP TABLE tenants;
+DROP TABLE roles;

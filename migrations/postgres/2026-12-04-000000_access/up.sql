@@ -1,0 +1,92 @@
+-- Operator access: users, roles, API tokens, console sessions, tenants, tags, the audit log.
+-- PostgreSQL flavour; keep in step with ../../sqlite/<same version>.
+
+CREATE TABLE roles (
+    name        TEXT PRIMARY KEY NOT NULL,
+    description TEXT NOT NULL DEFAULT '',
+    permissions TEXT NOT NULL DEFAULT '[]',
+    scope       TEXT NOT NULL DEFAULT '{}',
+    builtin     BOOLEAN NOT NULL DEFAULT FALSE,
+    created_at  TIMESTAMP NOT NULL,
+    updated_at  TIMESTAMP NOT NULL
+);
+
+CREATE TABLE tenants (
+    name       TEXT PRIMARY KEY NOT NULL,
+    rules      TEXT NOT NULL DEFAULT '[]',
+    created_at TIMESTAMP NOT NULL,
+    updated_at TIMESTAMP NOT NULL
+);
+
+CREATE TABLE users (
+    name          TEXT PRIMARY KEY NOT NULL,
+    password_hash TEXT NOT NULL,
+    role          TEXT NOT NULL REFERENCES roles (name),
+    tenant        TEXT,
+    disabled      BOOLEAN NOT NULL DEFAULT FALSE,
+    created_at    TIMESTAMP NOT NULL,
+    updated_at    TIMESTAMP NOT NULL,
+    last_login_at TIMESTAMP
+);
+
+CREATE TABLE api_tokens (
+    id           TEXT PRIMARY KEY NOT NULL,
+    name         TEXT NOT NULL UNIQUE,
+    token_hash   TEXT NOT NULL UNIQUE,
+    prefix       TEXT NOT NULL,
+    role         TEXT NOT NULL REFERENCES roles (name),
+    tenant       TEXT,
+    created_by   TEXT NOT NULL,
+    created_at   TIMESTAMP NOT NULL,
+    expires_at   TIMESTAMP,
+    revoked_at   TIMESTAMP,
+    last_used_at TIMESTAMP
+);
+
+CREATE TABLE web_sessions (
+    id_hash     TEXT PRIMARY KEY NOT NULL,
+    user_name   TEXT NOT NULL REFERENCES users (name) ON DELETE CASCADE,
+    created_at  TIMESTAMP NOT NULL,
+    expires_at  TIMESTAMP NOT NULL,
+    remote_addr TEXT
+);
+CREATE INDEX web_sessions_user ON web_sessions (user_name);
+
+CREATE TABLE audit_log (
+    id          BIGSERIAL PRIMARY KEY,
+    at          TIMESTAMP NOT NULL,
+    actor       TEXT NOT NULL,
+    remote_addr TEXT,
+    action      TEXT NOT NULL,
+    target      TEXT NOT NULL DEFAULT '',
+    devices     TEXT NOT NULL DEFAULT '[]',
+    outcome     TEXT NOT NULL,
+    detail      TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX audit_log_at ON audit_log (at);
+CREATE INDEX audit_log_actor ON audit_log (actor, id);
+CREATE INDEX audit_log_action ON audit_log (action, id);
+CREATE FUNCTION audit_log_append_only() RETURNS trigger AS $$
+BEGIN
+    RAISE EXCEPTION 'audit_log is append-only';
+END;
+$$ LANGUAGE plpgsql;
+CREATE TRIGGER audit_log_no_change BEFORE UPDATE OR DELETE ON audit_log
+    FOR EACH ROW EXECUTE FUNCTION audit_log_append_only();
+
+CREATE TABLE device_tags (
+    device_id TEXT NOT NULL REFERENCES devices (id) ON DELETE CASCADE,
+    tag       TEXT NOT NULL,
+    PRIMARY KEY (device_id, tag)
+);
+CREATE INDEX device_tags_tag ON device_tags (tag, device_id);
+ALTER TABLE devices DROP COLUMN tags;
+
+ALTER TABLE devices ADD COLUMN tenant TEXT;
+CREATE INDEX devices_tenant ON devices (tenant, id);
+CREATE INDEX devices_product_class ON devices (product_class, id);
+CREATE INDEX devices_oui ON devices (oui, id);
+CREATE INDEX devices_software_version ON devices (software_version, id);
+
+ALTER TABLE tasks ADD COLUMN acknowledged_at TIMESTAMP;
+ALTER TABLE tasks ADD COLUMN acknowledged_by TEXT;
