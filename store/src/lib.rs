@@ -593,6 +593,11 @@ impl Store {
         Ok(self.list_tasks(q).await?.0)
     }
 
+    /// Open tasks by status (the queue depth).
+    pub async fn task_counts(&self) -> Result<Vec<(String, i64)>> {
+        self.read(ops::task_counts).await
+    }
+
     /// Acknowledges faulted tasks; returns the ids that were changed.
     pub async fn acknowledge_faults(&self, ids: Vec<i64>, who: &str) -> Result<Vec<i64>> {
         let who = who.to_string();

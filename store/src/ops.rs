@@ -926,6 +926,16 @@ pub(crate) fn get_device(db: &mut Db<'_>, id: &str) -> Result<Option<DeviceRow>>
         .optional())?)
 }
 
+/// Open tasks (pending, running, waiting) by status, fleet-wide.
+pub(crate) fn task_counts(db: &mut Db<'_>) -> Result<Vec<(String, i64)>> {
+    use crate::schema::tasks::dsl as t;
+    Ok(on!(db, |c| t::tasks
+        .filter(t::status.eq_any(["pending", "running", "waiting"]))
+        .group_by(t::status)
+        .select((t::status, diesel::dsl::count_star()))
+        .load(c))?)
+}
+
 pub(crate) fn device_exists(db: &mut Db<'_>, id: &str) -> Result<bool> {
     let n: i64 = on!(db, |c| devices::table
         .filter(devices::id.eq(id))

@@ -308,6 +308,13 @@ pub enum TaskStatus {
 }
 
 impl TaskStatus {
+    /// The statuses of tasks not finished yet: the queue.
+    pub const OPEN: [TaskStatus; 3] = [
+        TaskStatus::Pending,
+        TaskStatus::Running,
+        TaskStatus::Waiting,
+    ];
+
     /// The stored spelling.
     pub fn as_str(self) -> &'static str {
         match self {

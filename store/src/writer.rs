@@ -148,6 +148,7 @@ fn run(
         // transaction rolls back instead.
         let lone = batch.len() == 1;
         let mut job_failed = false;
+        let started = Instant::now();
         let outcome = conn.db().write_transaction(|db| {
             for job in batch.iter_mut() {
                 if !job.run(db, !lone) {
@@ -168,6 +169,8 @@ fn run(
                 Err(e)
             }
         };
+        metrics::histogram!("keelson_db_commit_seconds").record(started.elapsed().as_secs_f64());
+        metrics::counter!("keelson_db_write_jobs_total").increment(batch.len() as u64);
         // After any failure, check the connection before the next batch (a
         // job's error may have been a lost connection).
         suspect = outcome.is_err() || job_failed;

@@ -351,6 +351,7 @@ pub async fn reclaim(state: &AppState, restarted: bool) {
 
 pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     private_umask();
+    let _ = crate::metrics::install();
     // Thousands of CPE connections need descriptors; the soft limit is often 1024.
     match rlimit::increase_nofile_limit(u64::MAX) {
         Ok(n) => tracing::debug!(limit = n, "open-file limit"),

@@ -159,6 +159,7 @@ async fn receive(
         .await
     {
         Ok(_) => {
+            metrics::counter!("keelson_bulkdata_reports_total", "source" => source).increment(1);
             tracing::info!(device = %device_id, samples = n, source, "bulk-data report stored");
             HttpResponse::NoContent().finish()
         }

@@ -231,8 +231,11 @@ impl RecordSink for StoreSink {
                     record_in(r, id, now)
                 })
                 .collect();
+            let n = records.len() as u64;
+            metrics::counter!("keelson_ipdr_records_received_total").increment(n);
             match self.store.ipdr_commit(batch).await {
                 Ok(out) => {
+                    metrics::counter!("keelson_ipdr_records_acknowledged_total").increment(n);
                     tracing::debug!(
                         exporter,
                         inserted = out.inserted,
@@ -242,6 +245,7 @@ impl RecordSink for StoreSink {
                     Ok(())
                 }
                 Err(e) => {
+                    metrics::counter!("keelson_ipdr_records_refused_total").increment(n);
                     tracing::error!(exporter, error = %e, "committing IPDR records failed");
                     Err(SinkError::transient(e.to_string()))
                 }
@@ -250,6 +254,9 @@ impl RecordSink for StoreSink {
     }
 
     fn event(&self, exporter: &str, event: &Event) {
+        if matches!(event, Event::RecordRejected { .. }) {
+            metrics::counter!("keelson_ipdr_records_refused_total").increment(1);
+        }
         match event {
             Event::AckOverdue { .. } | Event::SequenceGap { .. } | Event::RecordRejected { .. } => {
                 tracing::warn!(exporter, event = ?event, "IPDR collector event")

@@ -36,7 +36,35 @@ pub struct Config {
     pub bulkdata: BulkDataConfig,
     pub files: FilesConfig,
     pub access: AccessConfig,
+    pub metrics: MetricsConfig,
     pub log: LogConfig,
+}
+
+/// `GET /metrics` (Prometheus text format) on the northbound listener: its own access, apart
+/// from the API's users and tokens.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Scrapers from these networks need nothing else.
+    pub allow_networks: Vec<ipnet::IpNet>,
+    /// When set, a scraper presenting `Authorization: Bearer <token>` is admitted from anywhere.
+    pub token: String,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig {
+            allow_networks: vec![
+                "127.0.0.0/8"
+                    .parse()
+                    .unwrap_or(ipnet::IpNet::V4(Default::default())),
+                "::1/128"
+                    .parse()
+                    .unwrap_or(ipnet::IpNet::V6(Default::default())),
+            ],
+            token: String::new(),
+        }
+    }
 }
 
 /// Operator access: console sessions and sign-in limits.
@@ -369,6 +397,7 @@ impl Default for Config {
             bulkdata: BulkDataConfig::default(),
             files: FilesConfig::default(),
             access: AccessConfig::default(),
+            metrics: MetricsConfig::default(),
             log: LogConfig::default(),
         }
     }
@@ -633,6 +662,7 @@ impl Config {
         hide(&mut c.cwmp.password);
         hide(&mut c.cwmp.nonce_secret);
         hide(&mut c.connection_request.password);
+        hide(&mut c.metrics.token);
         c.database_url = crate::app::redact_url(&c.database_url);
         c
     }

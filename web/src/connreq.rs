@@ -180,6 +180,8 @@ impl CrManager {
 /// whose outcome is recorded on the device (`last_cr_at`, `last_cr_result`).
 pub async fn wake(state: &crate::app::AppState, device: &store::DeviceRow) -> CrReport {
     if state.sessions.in_session(&device.id) {
+        metrics::counter!("keelson_connection_requests_total", "result" => "in_session")
+            .increment(1);
         return CrReport::new(
             "in_session",
             "the device is in session; queued tasks run in it",
@@ -196,6 +198,8 @@ pub async fn wake(state: &crate::app::AppState, device: &store::DeviceRow) -> Cr
             informed_from: device.last_remote_addr.as_deref(),
         })
         .await;
+    metrics::counter!("keelson_connection_requests_total", "result" => report.result.clone())
+        .increment(1);
     if let Err(e) = state
         .store
         .record_connection_request(&device.id, chrono::Utc::now(), &report.result)

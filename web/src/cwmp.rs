@@ -45,6 +45,8 @@ struct Live {
     detached_since: Option<Instant>,
     /// Runnable tasks known to be pending at Inform time (None: unknown, ask the store).
     pending_hint: Option<i64>,
+    /// The method of the last request we sent (what a fault answers, for the metrics).
+    last_sent: Option<String>,
 }
 
 impl Live {
@@ -306,6 +308,11 @@ async fn end_session_with(state: &AppState, sid: &str, code: u32, reason: &str) 
     };
     let mut live = entry.lock().await;
     let persist = live.session.abort_with(code, reason);
+    crate::metrics::session_ended(if reason.contains("timeout") {
+        "timeout"
+    } else {
+        "aborted"
+    });
     let device = live.session.device_id.clone();
     if let Err(e) = crate::persist::persist(state, sid, &device, persist).await {
         tracing::error!(session = %sid, device = %device, error = %e, "persisting aborted session");
@@ -420,6 +427,7 @@ pub(crate) async fn authenticate_as(
         }
         acs::auth::AuthResult::Stale => Some(challenge(true)),
         other => {
+            metrics::counter!("keelson_cwmp_auth_failures_total").increment(1);
             tracing::warn!(device = %device_id, remote = ?req.peer_addr(), result = ?other, "CPE authentication failed");
             Some(challenge(false))
         }
@@ -580,7 +588,9 @@ async fn new_session(
             conns,
             detached_since: None,
             pending_hint: Some(pending),
+            last_sent: None,
         };
+        metrics::counter!("keelson_cwmp_cpe_rpcs_total", "method" => "Inform").increment(1);
         state.sessions.active.fetch_add(1, Ordering::Relaxed);
         state
             .sessions
@@ -600,6 +610,29 @@ async fn new_session(
     }
     .instrument(span)
     .await
+}
+
+/// Counts what a CPE sent in a session: the answer to our last request (ok, or a fault with
+/// its code), or a request of its own.
+fn count_incoming(body: &Body, last_sent: Option<String>) {
+    match body {
+        Body::Rpc(r) if r.is_response() => {
+            let method = r.method_name().trim_end_matches("Response").to_string();
+            metrics::counter!("keelson_cwmp_rpcs_total", "method" => method, "result" => "ok")
+                .increment(1);
+        }
+        Body::Rpc(r) => {
+            metrics::counter!("keelson_cwmp_cpe_rpcs_total", "method" => r.method_name().to_string())
+                .increment(1);
+        }
+        Body::Fault(f) => {
+            let method = last_sent.unwrap_or_else(|| "unknown".into());
+            metrics::counter!("keelson_cwmp_rpcs_total", "method" => method, "result" => "fault")
+                .increment(1);
+            metrics::counter!("keelson_cwmp_faults_total", "code" => f.detail.fault_code.to_string())
+                .increment(1);
+        }
+    }
 }
 
 fn render(state: &AppState, reply: Reply) -> HttpResponse {
@@ -645,6 +678,9 @@ async fn continue_session(
             live.pending_hint = None;
         }
         let now = Instant::now();
+        if let Some(env) = &envelope {
+            count_incoming(&env.body, live.last_sent.take());
+        }
         let next = match envelope {
             Some(env) => live.session.on_envelope(env, now),
             None => live.session.on_empty(now),
@@ -708,15 +744,25 @@ async fn finish_step(
             }
         }
         live.session.abort("storage failure");
+        crate::metrics::session_ended("storage_failure");
         state.sessions.remove(sid, live);
         return busy(state);
+    }
+    if let Reply::Envelope(env) = &step.reply {
+        if let Body::Rpc(r) = &env.body {
+            if !r.is_response() {
+                live.last_sent = Some(r.method_name().to_string());
+            }
+        }
     }
     let ended = matches!(step.reply, Reply::End | Reply::BadRequest(_));
     if ended {
         if let Reply::BadRequest(msg) = &step.reply {
             tracing::warn!(%msg, "session ended on a protocol error");
+            crate::metrics::session_ended("protocol_error");
         } else {
             tracing::debug!("session complete");
+            crate::metrics::session_ended("complete");
         }
         state.sessions.remove(sid, live);
     }

@@ -129,6 +129,8 @@ pub async fn ingest(
         out.duplicates = out.duplicates.saturating_add(o.duplicates);
         out.samples = out.samples.saturating_add(o.samples);
     }
+    metrics::counter!("keelson_bulkdata_reports_total", "source" => format!("ipdr-document-{origin}"))
+        .increment(1);
     tracing::info!(
         origin,
         exporter = %out.exporter,

@@ -32,6 +32,7 @@ pub mod dm;
 pub mod files;
 pub mod guard;
 pub mod ipdrdoc;
+pub mod metrics;
 pub mod nbi;
 pub mod persist;
 pub mod problem;

@@ -48,6 +48,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         actix_web::error::InternalError::from_response(e, error(StatusCode::NOT_FOUND, msg)).into()
     }))
     .route("/healthz", web::get().to(health))
+    .route("/metrics", web::get().to(crate::metrics::scrape))
     .service(
         mount(web::scope("/api/v1"))
             .default_service(web::to(not_found))

@@ -984,3 +984,125 @@ fn every_change_route_writes_one_audit_record() {
         }
     });
 }
+
+/// Scrapes `/metrics` over a connection from `ip` (with `token` when given).
+fn scrape(s: &Server, ip: &str, token: Option<&str>) -> (u16, String) {
+    let mut c = Conn::over(common::connect_from(ip, s.nbi_port), s.nbi_port);
+    let auth = token.map(|t| format!("Bearer {t}"));
+    let headers: Vec<(&str, &str)> = auth.iter().map(|a| ("Authorization", a.as_str())).collect();
+    let r = c.request_with("GET", "/metrics", &headers);
+    (r.status, r.text())
+}
+
+fn samples(text: &str) -> Vec<prometheus_parse::Sample> {
+    let lines = text.lines().map(|l| Ok(l.to_string()));
+    prometheus_parse::Scrape::parse(lines)
+        .expect("Prometheus text format")
+        .samples
+}
+
+/// The value of a counter or gauge sample with these labels (0 when absent).
+fn value(samples: &[prometheus_parse::Sample], name: &str, labels: &[(&str, &str)]) -> f64 {
+    samples
+        .iter()
+        .filter(|s| s.metric == name)
+        .filter(|s| labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
+        .map(|s| match s.value {
+            prometheus_parse::Value::Counter(v)
+            | prometheus_parse::Value::Gauge(v)
+            | prometheus_parse::Value::Untyped(v) => v,
+            _ => 0.0,
+        })
+        .sum()
+}
+
+#[test]
+fn metrics_parse_move_with_traffic_and_have_their_own_access() {
+    let s = Server::start(ServerOpts {
+        extra_toml: "[metrics]\nallow_networks = [\"127.0.0.1/32\"]\ntoken = \"scrape-secret\"\n"
+            .into(),
+        ..Default::default()
+    });
+    // Access: another address needs the token; API tokens are not metrics tokens.
+    let (st, _) = scrape(&s, "127.0.0.2", None);
+    assert_eq!(st, 403);
+    let (st, _) = scrape(&s, "127.0.0.2", Some(&s.token));
+    assert_eq!(st, 403);
+    let (st, before) = scrape(&s, "127.0.0.2", Some("scrape-secret"));
+    assert_eq!(st, 200, "{before}");
+    assert!(
+        before.contains("# WARNING: CPE authentication is off"),
+        "{before}"
+    );
+    let b = samples(&before);
+    assert_eq!(value(&b, "keelson_cwmp_auth_enabled", &[]), 0.0);
+    // Traffic: three sessions, one RPC answered with a fault, a connection request, a
+    // bulk-data report.
+    let x = register(&s, "GWX", "SX1", "1.0");
+    register(&s, "GWX", "SX2", "1.0");
+    fault_on(&s, "GWX", "SX1", &x);
+    let (st, _) = s.post(
+        &format!("/api/v1/devices/{x}/connection-request"),
+        &json!({}),
+    );
+    assert_eq!(st, 200);
+    let (st, _) = s.post(
+        &format!("/api/v1/devices/{x}/tasks"),
+        &json!({"kind": "Reboot"}),
+    );
+    assert_eq!(st, 201);
+    let mut c = Conn::open(s.http_port);
+    let r = c.post_to(
+        "/bulkdata?oui=00AAAA&pc=GWX&sn=SX1",
+        &[("Content-Type", "application/json")],
+        br#"{"Report":[{"CollectionTime":1700000000,"Device.DeviceInfo.UpTime":3600}]}"#,
+    );
+    assert_eq!(r.status, 204, "{}", r.text());
+    let (st, after) = scrape(&s, "127.0.0.1", None);
+    assert_eq!(st, 200);
+    let a = samples(&after);
+    let moved =
+        |name: &str, labels: &[(&str, &str)]| value(&a, name, labels) - value(&b, name, labels);
+    assert_eq!(
+        moved("keelson_cwmp_sessions_total", &[("outcome", "complete")]),
+        3.0,
+        "{after}"
+    );
+    assert_eq!(
+        moved("keelson_cwmp_cpe_rpcs_total", &[("method", "Inform")]),
+        3.0
+    );
+    assert_eq!(
+        moved(
+            "keelson_cwmp_rpcs_total",
+            &[("method", "GetParameterValues"), ("result", "fault")]
+        ),
+        1.0,
+        "{after}"
+    );
+    assert_eq!(moved("keelson_cwmp_faults_total", &[("code", "9005")]), 1.0);
+    assert_eq!(
+        moved("keelson_connection_requests_total", &[]),
+        1.0,
+        "{after}"
+    );
+    assert_eq!(
+        moved("keelson_bulkdata_reports_total", &[("source", "http-json")]),
+        1.0
+    );
+    assert_eq!(
+        value(&a, "keelson_tasks", &[("status", "pending")]),
+        1.0,
+        "the Reboot"
+    );
+    let commits = a
+        .iter()
+        .find(|s| s.metric == "keelson_db_commit_seconds")
+        .expect("the commit latency histogram");
+    match &commits.value {
+        prometheus_parse::Value::Histogram(buckets) => {
+            assert!(buckets.iter().any(|b| b.count > 0.0), "{buckets:?}")
+        }
+        other => panic!("keelson_db_commit_seconds is {other:?}"),
+    }
+}
