@@ -1075,25 +1075,51 @@ pub(crate) fn last_ipdr_sequence(
 /// Newest first (by id), at most `limit` (1..=10,000).
 pub(crate) fn query_ipdr_records(
     db: &mut Db<'_>,
-    exporter: Option<&str>,
-    session_id: Option<i32>,
-    limit: i64,
+    q: &IpdrRecordQuery,
 ) -> Result<Vec<IpdrRecordRow>> {
     use crate::schema::ipdr_records::dsl as r;
-    let limit = limit.clamp(1, 10_000);
+    let limit = q.limit.clamp(1, 10_000);
+    let from = q.from.map(to_db);
+    let to = q.to.map(to_db);
+    let scoped = !crate::access::unrestricted(&q.scopes);
     Ok(on!(db, |c| {
-        let mut q = r::ipdr_records
+        let mut s = r::ipdr_records
             .select(IpdrRecordRow::as_select())
             .order(r::id.desc())
             .limit(limit)
             .into_boxed();
-        if let Some(e) = exporter {
-            q = q.filter(r::exporter_id.eq(e));
+        if let Some(e) = &q.exporter {
+            s = s.filter(r::exporter_id.eq(e));
         }
-        if let Some(s) = session_id {
-            q = q.filter(r::session_id.eq(s));
+        if let Some(v) = q.session_id {
+            s = s.filter(r::session_id.eq(v));
         }
-        q.load(c)
+        if let Some(d) = &q.document_id {
+            s = s.filter(r::document_id.eq(d));
+        }
+        if let Some(t) = q.template_id {
+            s = s.filter(r::template_id.eq(t));
+        }
+        if let Some(d) = &q.device_id {
+            s = s.filter(r::device_id.eq(d));
+        }
+        if let Some(f) = from {
+            s = s.filter(r::received_at.ge(f));
+        }
+        if let Some(t) = to {
+            s = s.filter(r::received_at.lt(t));
+        }
+        if let Some(b) = q.before {
+            s = s.filter(r::id.lt(b));
+        }
+        if scoped {
+            // A scoped caller sees records of its devices only (never device-less ones).
+            s = s.filter(r::device_id.eq_any(crate::access::scope_where!(
+                devices::table.select(devices::id.nullable()).into_boxed(),
+                q.scopes
+            )));
+        }
+        s.load(c)
     })?)
 }
 

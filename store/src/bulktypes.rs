@@ -213,6 +213,23 @@ pub struct IpdrSessionRow {
     pub records: i64,
 }
 
+/// Filters of [`Store::ipdr_records`](crate::Store::ipdr_records): newest first; `before`
+/// is the cursor (records with a smaller id).
+#[derive(Debug, Clone, Default)]
+pub struct IpdrRecordQuery {
+    pub exporter: Option<String>,
+    pub session_id: Option<i32>,
+    pub document_id: Option<String>,
+    pub template_id: Option<i32>,
+    pub device_id: Option<String>,
+    /// `received_at` bounds: from (inclusive), to (exclusive).
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    pub before: Option<i64>,
+    pub scopes: Vec<crate::DeviceFilter>,
+    pub limit: i64,
+}
+
 /// One row of `ipdr_records`.
 #[derive(Debug, Clone, PartialEq, Serialize, Queryable, Selectable)]
 #[diesel(table_name = ipdr_records)]

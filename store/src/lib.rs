@@ -739,11 +739,20 @@ impl Store {
         session_id: Option<i32>,
         limit: i64,
     ) -> Result<Vec<IpdrRecordRow>> {
-        let exporter = exporter.map(str::to_string);
-        self.read(move |db| {
-            bulkdata::query_ipdr_records(db, exporter.as_deref(), session_id, limit)
+        self.ipdr_records(IpdrRecordQuery {
+            exporter: exporter.map(str::to_string),
+            session_id,
+            limit,
+            ..Default::default()
         })
         .await
+    }
+
+    /// Stored IPDR records (of templates other than TR-232's, whose reports become samples)
+    /// matching `q`, newest first.
+    pub async fn ipdr_records(&self, q: IpdrRecordQuery) -> Result<Vec<IpdrRecordRow>> {
+        self.read(move |db| bulkdata::query_ipdr_records(db, &q))
+            .await
     }
 
     // -- Bulk data: samples ----------------------------------------------------

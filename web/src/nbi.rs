@@ -115,6 +115,7 @@ api_routes! {
     get "/bulkdata/samples" => list_samples;
     get "/ipdr/exporters" => list_exporters;
     get "/ipdr/sessions" => list_ipdr_sessions;
+    get "/ipdr/records" => list_ipdr_records;
     post "/ipdr/documents" => post_ipdr_document;
     get "/files" => list_files;
     post "/files" => upload_file;
@@ -1575,5 +1576,129 @@ async fn list_ipdr_sessions(
     match state.store.list_ipdr_sessions(q.exporter.as_deref()).await {
         Ok(s) => HttpResponse::Ok().json(json!({ "sessions": s })),
         Err(e) => store_error(e),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IpdrRecordParams {
+    exporter: Option<String>,
+    session: Option<i32>,
+    document: Option<String>,
+    template: Option<i32>,
+    device: Option<String>,
+    /// RFC 3339 bounds on the time received: from (inclusive), to (exclusive).
+    from: Option<String>,
+    to: Option<String>,
+    cursor: Option<i64>,
+    limit: Option<i64>,
+    /// `json` (default), `jsonl` or `csv` (one column per field name found).
+    format: Option<String>,
+}
+
+/// `GET /api/v1/ipdr/records`: IPDR records of templates other than TR-232 (DOCSIS SAMIS and
+/// the like; TR-232 reports are read as bulk-data samples), newest first, by exporter,
+/// session, document, template, device and time received.
+async fn list_ipdr_records(
+    q: web::Query<IpdrRecordParams>,
+    state: web::Data<AppState>,
+    p: Principal,
+) -> HttpResponse {
+    if let Err(r) = p.require(Perm::BulkdataRead) {
+        return r;
+    }
+    let q = q.into_inner();
+    let (from, to) = match (
+        rfc3339("from", q.from.as_deref()),
+        rfc3339("to", q.to.as_deref()),
+    ) {
+        (Ok(f), Ok(t)) => (f, t),
+        (Err(r), _) | (_, Err(r)) => return r,
+    };
+    let format = q.format.as_deref().unwrap_or("json");
+    if !matches!(format, "json" | "jsonl" | "csv") {
+        return error(StatusCode::BAD_REQUEST, "format is json, jsonl or csv");
+    }
+    let limit = q
+        .limit
+        .unwrap_or(if format == "json" { 100 } else { 10_000 })
+        .clamp(1, 10_000);
+    let query = store::IpdrRecordQuery {
+        exporter: q.exporter,
+        session_id: q.session,
+        document_id: q.document,
+        template_id: q.template,
+        device_id: q.device,
+        from,
+        to,
+        before: q.cursor,
+        scopes: p.scopes.clone(),
+        limit,
+    };
+    let rows = match state.store.ipdr_records(query).await {
+        Ok(r) => r,
+        Err(e) => return store_error(e),
+    };
+    let next = (i64::try_from(rows.len()).unwrap_or(i64::MAX) >= limit)
+        .then(|| rows.last().map(|r| r.id))
+        .flatten();
+    let mut resp = HttpResponse::Ok();
+    if let Some(n) = next {
+        resp.insert_header(("X-Next-Cursor", n.to_string()));
+    }
+    match format {
+        "jsonl" => {
+            let mut out = String::new();
+            for r in &rows {
+                out.push_str(&serde_json::to_string(r).unwrap_or_default());
+                out.push('\n');
+            }
+            resp.content_type("application/x-ndjson").body(out)
+        }
+        "csv" => {
+            let mut names: Vec<&str> = rows
+                .iter()
+                .filter_map(|r| r.fields.as_object())
+                .flat_map(|o| o.keys().map(String::as_str))
+                .collect();
+            names.sort_unstable();
+            names.dedup();
+            let mut w = csv::Writer::from_writer(Vec::new());
+            let mut head = vec![
+                "id",
+                "exporter",
+                "session",
+                "document",
+                "sequence",
+                "template",
+                "received_at",
+                "device",
+            ];
+            head.extend(names.iter().copied());
+            let _ = w.write_record(&head);
+            for r in &rows {
+                let mut rec = vec![
+                    r.id.to_string(),
+                    r.exporter_id.clone(),
+                    r.session_id.to_string(),
+                    r.document_id.clone(),
+                    r.sequence.to_string(),
+                    r.template_id.to_string(),
+                    r.received_at.to_rfc3339(),
+                    r.device_id.clone().unwrap_or_default(),
+                ];
+                for n in &names {
+                    rec.push(match r.fields.get(*n) {
+                        None | Some(Value::Null) => String::new(),
+                        Some(Value::String(s)) => s.clone(),
+                        Some(v) => v.to_string(),
+                    });
+                }
+                let _ = w.write_record(&rec);
+            }
+            resp.content_type("text/csv; charset=utf-8")
+                .body(w.into_inner().unwrap_or_default())
+        }
+        _ => resp.json(json!({ "records": rows, "next_cursor": next })),
     }
 }

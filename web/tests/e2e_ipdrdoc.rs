@@ -912,3 +912,70 @@ fn watched_directory_takes_documents() {
     assert_eq!(session_of(&s, "doc-dir-good")["records"], 2);
     assert_no_panic(&s);
 }
+
+/// Records of non-TR-232 templates are readable and exportable through the NBI: by exporter,
+/// document, time received, with a cursor, as JSON, JSON lines and CSV (one column per field).
+#[test]
+fn non_tr232_records_are_read_and_exported() {
+    let s = Server::start(ServerOpts::default());
+    let (st, v) = s.post_bytes(DOCS, samis_doc("samis-a", "cmts-01", 3, 3).as_bytes());
+    assert_eq!(st, 200, "{v}");
+    let (st, v) = s.post_bytes(DOCS, samis_doc("samis-b", "cmts-02", 2, 2).as_bytes());
+    assert_eq!(st, 200, "{v}");
+    let (st, all) = s.get("/api/v1/ipdr/records");
+    assert_eq!(st, 200, "{all}");
+    assert_eq!(all["records"].as_array().unwrap().len(), 5, "{all}");
+    let (_, a) = s.get("/api/v1/ipdr/records?exporter=doc:cmts-01");
+    let recs = a["records"].as_array().unwrap();
+    assert_eq!(recs.len(), 3, "{a}");
+    assert_eq!(recs[0]["sequence"], 12, "newest first: {a}");
+    assert_eq!(
+        recs[0]["fields"]["serviceOctetsPassed"]
+            .to_string()
+            .trim_matches('"'),
+        "3000",
+        "{a}"
+    );
+    let (_, b) = s.get("/api/v1/ipdr/records?document=samis-b");
+    assert_eq!(b["records"].as_array().unwrap().len(), 2, "{b}");
+    // Pages by cursor.
+    let (_, p1) = s.get("/api/v1/ipdr/records?limit=2");
+    assert_eq!(p1["records"].as_array().unwrap().len(), 2);
+    let cursor = p1["next_cursor"].as_i64().expect("a cursor");
+    let (_, p2) = s.get(&format!("/api/v1/ipdr/records?limit=10&cursor={cursor}"));
+    assert_eq!(p2["records"].as_array().unwrap().len(), 3);
+    assert!(p2["next_cursor"].is_null());
+    // A time range after everything: nothing.
+    let (_, none) = s.get("/api/v1/ipdr/records?from=2999-01-01T00:00:00Z");
+    assert_eq!(none["records"].as_array().unwrap().len(), 0);
+    // Exports.
+    let mut c = common::wire::Conn::open(s.nbi_port);
+    let bearer = s.bearer();
+    let r = c.request_with(
+        "GET",
+        "/api/v1/ipdr/records?exporter=doc:cmts-01&format=csv",
+        &[("Authorization", &bearer)],
+    );
+    assert_eq!(r.status, 200);
+    let mut rd = csv::Reader::from_reader(r.body.as_slice());
+    let head: Vec<String> = rd.headers().unwrap().iter().map(str::to_string).collect();
+    assert!(head.contains(&"CMmacAddress".to_string()), "{head:?}");
+    let col = head
+        .iter()
+        .position(|h| h == "serviceOctetsPassed")
+        .unwrap();
+    let rows: Vec<csv::StringRecord> = rd.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 3);
+    assert_eq!(&rows[2][col], "1000");
+    let r = c.request_with(
+        "GET",
+        "/api/v1/ipdr/records?format=jsonl",
+        &[("Authorization", &bearer)],
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(r.text().lines().count(), 5);
+    // A viewer (bulkdata:read) reads them too.
+    let v = s.token_for("v", "viewer", None);
+    let (st, _) = s.call_as(Some(&v), "GET", "/api/v1/ipdr/records", None);
+    assert_eq!(st, 200);
+}
