@@ -62,6 +62,8 @@ mod ops;
 mod schema;
 mod sqlconv;
 mod types;
+mod webhooks;
+pub use webhooks::{DeliveryRow, NewWebhook, Webhook};
 mod writer;
 
 #[cfg(any(test, feature = "testing"))]
@@ -562,6 +564,72 @@ impl Store {
             Ok(db::on!(db, |c| diesel::sql_query(&sql).execute(c))?)
         })
         .await
+    }
+
+    // -- Webhooks ------------------------------------------------------------
+
+    pub async fn create_webhook(&self, n: NewWebhook) -> Result<Webhook> {
+        self.write(move |db| webhooks::create_webhook(db, &n)).await
+    }
+
+    pub async fn list_webhooks(&self) -> Result<Vec<Webhook>> {
+        self.read(webhooks::list_webhooks).await
+    }
+
+    pub async fn get_webhook(&self, id: &str) -> Result<Option<Webhook>> {
+        let id = id.to_string();
+        self.read(move |db| webhooks::get_webhook(db, &id)).await
+    }
+
+    pub async fn delete_webhook(&self, id: &str) -> Result<bool> {
+        let id = id.to_string();
+        self.write(move |db| webhooks::delete_webhook(db, &id))
+            .await
+    }
+
+    /// Persists one event for each webhook in `hooks` (one write job).
+    pub async fn enqueue_deliveries(
+        &self,
+        hooks: Vec<String>,
+        event_id: String,
+        event_type: String,
+        payload: serde_json::Value,
+    ) -> Result<()> {
+        self.write(move |db| webhooks::enqueue(db, &hooks, &event_id, &event_type, &payload))
+            .await
+    }
+
+    /// Pending deliveries due at `at`, oldest first.
+    pub async fn due_deliveries(&self, at: DateTime<Utc>, limit: i64) -> Result<Vec<DeliveryRow>> {
+        self.read(move |db| webhooks::due(db, at, limit)).await
+    }
+
+    /// Records one delivery attempt: delivered, to retry at `retry_at`, or given up.
+    pub async fn record_delivery_attempt(
+        &self,
+        id: i64,
+        delivered: bool,
+        status: Option<i32>,
+        error: Option<String>,
+        retry_at: Option<DateTime<Utc>>,
+    ) -> Result<()> {
+        self.write(move |db| {
+            webhooks::record_attempt(db, id, delivered, status, error.as_deref(), retry_at)
+        })
+        .await
+    }
+
+    /// Deliveries of a webhook, newest first.
+    pub async fn webhook_deliveries(
+        &self,
+        hook: &str,
+        status: Option<&str>,
+        before: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<DeliveryRow>> {
+        let (hook, status) = (hook.to_string(), status.map(str::to_string));
+        self.read(move |db| webhooks::deliveries(db, &hook, status.as_deref(), before, limit))
+            .await
     }
 
     // -- Tasks ---------------------------------------------------------------

@@ -275,6 +275,38 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    webhooks (id) {
+        id -> Text,
+        name -> Text,
+        url -> Text,
+        secret -> Text,
+        events -> Text,
+        scopes -> Text,
+        tenant -> Nullable<Text>,
+        created_by -> Text,
+        created_at -> Timestamp,
+        enabled -> Bool,
+    }
+}
+
+diesel::table! {
+    webhook_deliveries (id) {
+        id -> BigInt,
+        webhook_id -> Text,
+        event_id -> Text,
+        event_type -> Text,
+        payload -> Text,
+        status -> Text,
+        attempts -> Integer,
+        next_attempt_at -> Timestamp,
+        last_status -> Nullable<Integer>,
+        last_error -> Nullable<Text>,
+        created_at -> Timestamp,
+        delivered_at -> Nullable<Timestamp>,
+    }
+}
+
 diesel::joinable!(events -> devices (device_id));
 diesel::joinable!(parameters -> devices (device_id));
 diesel::joinable!(tasks -> devices (device_id));
@@ -303,4 +335,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     web_sessions,
     audit_log,
     device_tags,
+    webhooks,
+    webhook_deliveries,
 );

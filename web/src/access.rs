@@ -56,6 +56,7 @@ permissions! {
     FaultsAck = "faults:ack": "Acknowledge faults of devices in scope.",
     BulkdataRead = "bulkdata:read": "Read bulk data (TR-232, HTTP bulk data, IPDR records) of devices in scope, and IPDR exporters and sessions.",
     BulkdataWrite = "bulkdata:write": "Submit IPDR documents.",
+    Webhooks = "webhooks": "Manage webhook subscriptions (they deliver events of the caller's scope).",
     UsersAdmin = "users:admin": "Manage users, roles, API tokens and tenants.",
     AuditRead = "audit:read": "Read and export the audit log.",
 }

@@ -36,6 +36,8 @@ pub struct AppState {
     pub access: crate::access::AccessCache,
     /// Sign-in (and refused-credential) limits per user and per address.
     pub limiter: crate::access::LoginLimiter,
+    /// Events for server-sent-event streams and webhooks.
+    pub events: crate::events::Bus,
 }
 
 /// Per-TCP-connection facts, attached by `on_connect` and read by the CWMP handler.
@@ -234,6 +236,7 @@ pub async fn build_state(cfg: Config) -> anyhow::Result<Arc<AppState>> {
         ipdr_conns: cfg.ipdr.admission(),
         access: crate::access::AccessCache::default(),
         limiter: crate::access::LoginLimiter::new(&cfg.access),
+        events: crate::events::Bus::default(),
         cfg,
     }))
 }
@@ -502,6 +505,15 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
             }
         }
     }
+
+    state.events.refresh(&state.store).await;
+    let webhooks = {
+        let state = state.clone();
+        tokio::spawn(supervise("webhook delivery", move || {
+            crate::events::deliver_forever(state.clone())
+        }))
+    };
+    let _webhooks = AbortOnDrop(webhooks);
 
     // Abort sessions that went idle (checklist §1.4).
     let sweeper = {

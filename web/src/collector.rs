@@ -157,7 +157,11 @@ fn templates_json(templates: &[Arc<ipdr::Template>]) -> Json {
 impl StoreSink {
     /// A sink over `store`; must be created inside a tokio runtime (it spawns the task that
     /// applies session and exporter changes in order).
-    pub fn new(store: store::Store, outbound: Vec<String>) -> StoreSink {
+    pub fn new(
+        store: store::Store,
+        outbound: Vec<String>,
+        app: Option<Arc<crate::app::AppState>>,
+    ) -> StoreSink {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<StateChange>();
         let st = store.clone();
         tokio::spawn(async move {
@@ -169,8 +173,21 @@ impl StoreSink {
                         state,
                         connected,
                         error,
-                    } => st
-                        .upsert_ipdr_exporter(store::IpdrExporterIn {
+                    } => {
+                        if let Some(app) = &app {
+                            app.events.emit(
+                                &app.store,
+                                "ipdr.exporter",
+                                None,
+                                serde_json::json!({
+                                    "exporter": id,
+                                    "direction": direction,
+                                    "state": state,
+                                    "error": error,
+                                }),
+                            );
+                        }
+                        st.upsert_ipdr_exporter(store::IpdrExporterIn {
                             direction: direction.into(),
                             id,
                             state: state.into(),
@@ -178,7 +195,8 @@ impl StoreSink {
                             last_error: error,
                         })
                         .await
-                        .map(drop),
+                        .map(drop)
+                    }
                     StateChange::Start { exporter, session } => {
                         st.upsert_ipdr_session(&exporter, session).await.map(drop)
                     }
@@ -359,8 +377,11 @@ pub async fn start(
         admission: state.ipdr_conns.clone(),
         ..cfg.transport()
     });
-    let sink: Arc<dyn RecordSink> =
-        Arc::new(StoreSink::new(state.store.clone(), cfg.exporters.clone()));
+    let sink: Arc<dyn RecordSink> = Arc::new(StoreSink::new(
+        state.store.clone(),
+        cfg.exporters.clone(),
+        Some(state.clone()),
+    ));
     if !cfg.listen.is_empty() {
         let listener = tokio::net::TcpListener::bind(&cfg.listen)
             .await

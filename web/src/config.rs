@@ -37,7 +37,33 @@ pub struct Config {
     pub files: FilesConfig,
     pub access: AccessConfig,
     pub metrics: MetricsConfig,
+    pub webhooks: WebhookConfig,
     pub log: LogConfig,
+}
+
+/// Webhook delivery: retries with exponential back-off.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// The first retry waits this long; each next one twice as long...
+    pub retry_base_secs: u64,
+    /// ...up to this.
+    pub retry_max_secs: u64,
+    /// Attempts before a delivery is marked failed.
+    pub max_attempts: u32,
+    /// Per attempt (connect, send, answer).
+    pub timeout_secs: u64,
+}
+
+impl Default for WebhookConfig {
+    fn default() -> Self {
+        WebhookConfig {
+            retry_base_secs: 5,
+            retry_max_secs: 3600,
+            max_attempts: 15,
+            timeout_secs: 10,
+        }
+    }
 }
 
 /// `GET /metrics` (Prometheus text format) on the northbound listener: its own access, apart
@@ -398,6 +424,7 @@ impl Default for Config {
             files: FilesConfig::default(),
             access: AccessConfig::default(),
             metrics: MetricsConfig::default(),
+            webhooks: WebhookConfig::default(),
             log: LogConfig::default(),
         }
     }

@@ -29,6 +29,7 @@ pub mod connreq;
 pub mod conns;
 pub mod cwmp;
 pub mod dm;
+pub mod events;
 pub mod files;
 pub mod guard;
 pub mod ipdrdoc;

@@ -121,6 +121,12 @@ api_routes! {
     post "/files" => upload_file;
     get "/files/{id}" => get_file;
     delete "/files/{id}" => delete_file;
+    get "/events" => crate::events::stream;
+    get "/webhooks" => crate::events::list_hooks;
+    post "/webhooks" => crate::events::create_hook;
+    get "/webhooks/{id}" => crate::events::get_hook;
+    delete "/webhooks/{id}" => crate::events::delete_hook;
+    get "/webhooks/{id}/deliveries" => crate::events::list_deliveries;
 }
 
 async fn not_found(req: HttpRequest) -> HttpResponse {

@@ -72,17 +72,99 @@ pub async fn persist_inform(
         match p {
             Persist::Inform(info) => {
                 device = info.device_id.clone();
+                let facts = state.events.wanted().then(|| inform_facts(&info, remote));
                 let out = state
                     .store
                     .record_inform(inform_record(*info, session_id, remote))
                     .await?;
                 pending = out.pending_tasks;
+                if let Some(facts) = facts {
+                    emit_inform(state, &device, out.new_device, facts);
+                }
             }
             other => rest.push(other),
         }
     }
     self::persist(state, session_id, &device, rest).await?;
     Ok(pending)
+}
+
+/// What the Inform events say, taken before the Inform is moved into the store.
+struct InformFacts {
+    codes: Vec<String>,
+    data: serde_json::Value,
+    changed: Vec<serde_json::Value>,
+}
+
+fn inform_facts(info: &InformInfo, remote: &str) -> InformFacts {
+    let codes: Vec<String> = info.events.iter().map(|e| e.event_code.clone()).collect();
+    let changed = if codes.iter().any(|c| c == "4 VALUE CHANGE") {
+        info.parameters
+            .iter()
+            .map(|p| serde_json::json!({ "name": p.path, "value": p.value }))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    InformFacts {
+        data: serde_json::json!({
+            "events": codes,
+            "remote_addr": remote,
+            "software_version": info.software_version,
+            "product_class": info.device.product_class,
+        }),
+        codes,
+        changed,
+    }
+}
+
+fn emit_inform(state: &AppState, device: &str, new_device: bool, f: InformFacts) {
+    let bus = &state.events;
+    let d = Some(device);
+    if new_device {
+        bus.emit(&state.store, "device.registered", d, f.data.clone());
+    }
+    bus.emit(&state.store, "inform", d, f.data.clone());
+    if f.codes.iter().any(|c| c == "0 BOOTSTRAP") {
+        bus.emit(&state.store, "device.bootstrap", d, f.data.clone());
+    }
+    if f.codes.iter().any(|c| c == "1 BOOT") {
+        bus.emit(&state.store, "device.boot", d, f.data.clone());
+    }
+    if !f.changed.is_empty() {
+        bus.emit(
+            &state.store,
+            "value.change",
+            d,
+            serde_json::json!({ "parameters": f.changed }),
+        );
+    }
+}
+
+/// `task.completed` / `task.faulted` for tasks that reached `done` or `fault`.
+async fn emit_tasks(state: &AppState, device: &str, ids: Vec<i64>) {
+    for id in ids {
+        let Ok(Some(t)) = state.store.get_task(id).await else {
+            continue;
+        };
+        let kind = match t.status {
+            store::TaskStatus::Done => "task.completed",
+            store::TaskStatus::Fault => "task.faulted",
+            _ => continue,
+        };
+        state.events.emit(
+            &state.store,
+            kind,
+            Some(device),
+            serde_json::json!({
+                "task": t.id,
+                "kind": t.kind,
+                "status": t.status.as_str(),
+                "fault_code": t.fault_code,
+                "fault_string": t.fault_string,
+            }),
+        );
+    }
 }
 
 fn task_update(state: &AppState, o: TaskOutcome, session_id: &str) -> store::TaskUpdate {
@@ -163,6 +245,19 @@ pub async fn persist(
                 params,
                 deletes,
             } => {
+                let settled: Vec<i64> = if state.events.wanted() {
+                    tasks
+                        .iter()
+                        .filter_map(|t| match t {
+                            TaskOutcome::Done { id, .. } | TaskOutcome::Fault { id, .. } => {
+                                Some(*id)
+                            }
+                            _ => None,
+                        })
+                        .collect()
+                } else {
+                    Vec::new()
+                };
                 state
                     .store
                     .apply_session_results(store::SessionResults {
@@ -176,6 +271,7 @@ pub async fn persist(
                         deletes,
                     })
                     .await?;
+                emit_tasks(state, device_id, settled).await;
             }
             Persist::TransferComplete {
                 command_key,
@@ -198,8 +294,14 @@ pub async fn persist(
                         acs::codec::parse_datetime_lenient(&complete_time),
                     )
                     .await?;
-                if id.is_none() {
-                    tracing::info!(device = %device_id, command_key = %command_key, "TransferComplete for no known task (orphan)");
+                match id {
+                    None => {
+                        tracing::info!(device = %device_id, command_key = %command_key, "TransferComplete for no known task (orphan)")
+                    }
+                    Some(id) if state.events.wanted() => {
+                        emit_tasks(state, device_id, vec![id]).await
+                    }
+                    Some(_) => {}
                 }
             }
             Persist::DuStateChangeComplete {

@@ -105,7 +105,7 @@ fn fill(pattern: &str, device: &str, task: i64, file: &str) -> String {
         out = pattern.replace("{id}", &task.to_string());
     } else if pattern.starts_with("/files/") {
         out = pattern.replace("{id}", file);
-    } else if pattern.starts_with("/tokens/") {
+    } else if pattern.starts_with("/tokens/") || pattern.starts_with("/webhooks/") {
         out = pattern.replace("{id}", "00000000-0000-0000-0000-000000000000");
     }
     format!("/api/v1{out}")
@@ -129,6 +129,7 @@ fn body_for(method: &str, pattern: &str, task: i64) -> Option<Value> {
         "/roles/{name}" => json!({"permissions": ["devices:read"]}),
         "/tokens" => json!({"name": "t9", "role": "admin"}),
         "/tenants/{name}" => json!({"rules": [{"product_class": ["GWY"]}]}),
+        "/webhooks" => json!({"name": "w9", "url": "http://127.0.0.1:9/hook"}),
         _ => json!({}),
     })
 }
@@ -138,6 +139,9 @@ fn body_for(method: &str, pattern: &str, task: i64) -> Option<Value> {
 fn walk_foreign(s: &Server, token: &str, foreign: &str, foreign_pc: &str, task: i64, file: &str) {
     const NONE_DEV: &str = "00AAAA-GWY-NOSUCH";
     for (method, pattern) in keelson::nbi::ROUTES {
+        if *pattern == "/events" {
+            continue; // a stream that does not end; its scope is tested in e2e_events
+        }
         let m = method.to_uppercase();
         let body = body_for(method, pattern, task);
         let path = fill(pattern, foreign, task, file);
@@ -925,6 +929,25 @@ fn every_change_route_writes_one_audit_record() {
         "DELETE",
         "/devices/{id}",
         format!("/api/v1/devices/{gone}"),
+        None,
+        204,
+        me,
+    );
+    let w = call(
+        &s,
+        "POST",
+        "/webhooks",
+        "/api/v1/webhooks".into(),
+        Some(json!({"name": "w1", "url": "http://127.0.0.1:9/hook"})),
+        201,
+        me,
+    );
+    let wid = w["webhook"]["id"].as_str().unwrap().to_string();
+    call(
+        &s,
+        "DELETE",
+        "/webhooks/{id}",
+        format!("/api/v1/webhooks/{wid}"),
         None,
         204,
         me,

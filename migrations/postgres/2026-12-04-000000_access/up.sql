@@ -90,3 +90,33 @@ CREATE INDEX devices_software_version ON devices (software_version, id);
 
 ALTER TABLE tasks ADD COLUMN acknowledged_at TIMESTAMP;
 ALTER TABLE tasks ADD COLUMN acknowledged_by TEXT;
+
+CREATE TABLE webhooks (
+    id         TEXT PRIMARY KEY NOT NULL,
+    name       TEXT NOT NULL,
+    url        TEXT NOT NULL,
+    secret     TEXT NOT NULL,
+    events     TEXT NOT NULL DEFAULT '[]',
+    scopes     TEXT NOT NULL DEFAULT '[]',
+    tenant     TEXT,
+    created_by TEXT NOT NULL,
+    created_at TIMESTAMP NOT NULL,
+    enabled    BOOLEAN NOT NULL DEFAULT TRUE
+);
+
+CREATE TABLE webhook_deliveries (
+    id              BIGSERIAL PRIMARY KEY,
+    webhook_id      TEXT NOT NULL REFERENCES webhooks (id) ON DELETE CASCADE,
+    event_id        TEXT NOT NULL,
+    event_type      TEXT NOT NULL,
+    payload         TEXT NOT NULL,
+    status          TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'delivered', 'failed')),
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at TIMESTAMP NOT NULL,
+    last_status     INTEGER,
+    last_error      TEXT,
+    created_at      TIMESTAMP NOT NULL,
+    delivered_at    TIMESTAMP
+);
+CREATE INDEX webhook_deliveries_due ON webhook_deliveries (status, next_attempt_at);
+CREATE INDEX webhook_deliveries_hook ON webhook_deliveries (webhook_id, id);

@@ -1,3 +1,5 @@
+DROP TABLE webhook_deliveries;
+DROP TABLE webhooks;
 ALTER TABLE tasks DROP COLUMN acknowledged_by;
 ALTER TABLE tasks DROP COLUMN acknowledged_at;
 DROP INDEX devices_software_version;

@@ -95,3 +95,35 @@ CREATE INDEX devices_software_version ON devices (software_version, id);
 -- Fault acknowledgement.
 ALTER TABLE tasks ADD COLUMN acknowledged_at TEXT;
 ALTER TABLE tasks ADD COLUMN acknowledged_by TEXT;
+
+-- Webhook subscriptions: events of the subscriber's scope, POSTed with an HMAC signature.
+CREATE TABLE webhooks (
+    id         TEXT PRIMARY KEY NOT NULL,        -- uuid
+    name       TEXT NOT NULL,
+    url        TEXT NOT NULL,
+    secret     TEXT NOT NULL,                    -- the HMAC-SHA256 key (shown once at creation)
+    events     TEXT NOT NULL DEFAULT '[]',       -- JSON array of event types ([] = all)
+    scopes     TEXT NOT NULL DEFAULT '[]',       -- JSON array of device filters (the creator's)
+    tenant     TEXT,
+    created_by TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    enabled    BOOLEAN NOT NULL DEFAULT 1
+);
+
+-- One event for one webhook: persisted when the event happens, retried until delivered.
+CREATE TABLE webhook_deliveries (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    webhook_id      TEXT NOT NULL REFERENCES webhooks (id) ON DELETE CASCADE,
+    event_id        TEXT NOT NULL,
+    event_type      TEXT NOT NULL,
+    payload         TEXT NOT NULL,              -- the JSON body sent
+    status          TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'delivered', 'failed')),
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at TEXT NOT NULL,
+    last_status     INTEGER,                    -- HTTP status of the last attempt
+    last_error      TEXT,
+    created_at      TEXT NOT NULL,
+    delivered_at    TEXT
+);
+CREATE INDEX webhook_deliveries_due ON webhook_deliveries (status, next_attempt_at);
+CREATE INDEX webhook_deliveries_hook ON webhook_deliveries (webhook_id, id);
