@@ -331,10 +331,9 @@ pub(crate) fn record_inform(db: &mut Db<'_>, rec: InformRecord) -> Result<Inform
             .values(&new)
             .on_conflict(d::id)
             .do_update()
+            // Not the OUI, ProductClass and serial number: they make the id, so they cannot
+            // differ, and leaving them out spares their indexes a rewrite on every Inform.
             .set((
-                d::oui.eq(excluded(d::oui)),
-                d::product_class.eq(excluded(d::product_class)),
-                d::serial_number.eq(excluded(d::serial_number)),
                 d::manufacturer.eq(excluded(d::manufacturer)),
                 d::root_object.eq(excluded(d::root_object)),
                 d::software_version.eq(coalesce_text(
@@ -885,6 +884,17 @@ pub(crate) fn list_devices(db: &mut Db<'_>, q: &DeviceQuery) -> Result<(Vec<Devi
             scope_where!(query, q.scopes)
         }};
     }
+    // The cursor narrows the page, not the total.
+    macro_rules! paged {
+        () => {{
+            let query = filtered!();
+            match &q.after {
+                Some(a) if q.descending => query.filter(d::id.lt(a.clone())),
+                Some(a) => query.filter(d::id.gt(a.clone())),
+                None => query,
+            }
+        }};
+    }
     macro_rules! sorted {
         ($query:expr, $col:expr) => {
             if q.descending {
@@ -899,7 +909,7 @@ pub(crate) fn list_devices(db: &mut Db<'_>, q: &DeviceQuery) -> Result<(Vec<Devi
     let offset = q.offset.max(0);
     let (rows, total) = on!(db, |c| {
         let total: i64 = filtered!().count().get_result(c)?;
-        let query = filtered!();
+        let query = paged!();
         let query = match q.sort {
             DeviceSort::Id if q.descending => query.order(d::id.desc()),
             DeviceSort::Id => query.order(d::id.asc()),
@@ -908,11 +918,27 @@ pub(crate) fn list_devices(db: &mut Db<'_>, q: &DeviceQuery) -> Result<(Vec<Devi
             DeviceSort::ProductClass => sorted!(query, d::product_class),
             DeviceSort::SoftwareVersion => sorted!(query, d::software_version),
         };
-        let rows: Vec<DeviceRow> = query
-            .limit(limit)
-            .offset(offset)
+        if q.sort == DeviceSort::Id {
+            let rows: Vec<DeviceRow> = query
+                .limit(limit)
+                .offset(offset)
+                .select(DeviceRow::as_select())
+                .load(c)?;
+            return Ok::<_, StoreError>((rows, total));
+        }
+        // Another order: sort only the ids (a narrow sort, not of whole rows), then read the
+        // page's rows.
+        let ids: Vec<String> = query.limit(limit).offset(offset).select(d::id).load(c)?;
+        let mut rows: Vec<DeviceRow> = d::devices
+            .filter(d::id.eq_any(&ids))
             .select(DeviceRow::as_select())
             .load(c)?;
+        let pos: HashMap<&str, usize> = ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| (id.as_str(), i))
+            .collect();
+        rows.sort_by_key(|r| pos.get(r.id.as_str()).copied().unwrap_or(usize::MAX));
         Ok::<_, StoreError>((rows, total))
     })?;
     Ok((rows, total))

@@ -596,6 +596,8 @@ pub struct DeviceQuery {
     /// Sort column and direction; ties are broken by id.
     pub sort: DeviceSort,
     pub descending: bool,
+    /// Cursor (sort by id only): devices after this id (before it, descending).
+    pub after: Option<String>,
     pub limit: i64,
     pub offset: i64,
 }
@@ -639,6 +641,7 @@ impl Default for DeviceQuery {
             scopes: Vec::new(),
             sort: DeviceSort::Id,
             descending: false,
+            after: None,
             limit: 100,
             offset: 0,
         }

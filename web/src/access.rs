@@ -154,6 +154,8 @@ pub struct Principal {
     pub tenant: Option<String>,
     /// The user name for console sessions.
     pub user: Option<String>,
+    /// The role's own device scope (without the tenant).
+    role_scope: DeviceFilter,
 }
 
 impl Principal {
@@ -177,6 +179,7 @@ impl Principal {
             scopes,
             tenant,
             user,
+            role_scope: role.scope.clone(),
         }
     }
 
@@ -221,9 +224,10 @@ impl Principal {
                 ));
             }
         }
-        if !self.fleet_wide() && role.scope.is_everything() && self.tenant.is_none() {
+        // A caller whose role has a device scope hands out only roles of that same scope.
+        if !self.role_scope.is_everything() && role.scope != self.role_scope {
             return Err(format!(
-                "role {} covers every device, more than this caller's scope",
+                "role {} has another device scope than this caller's",
                 role.name
             ));
         }
@@ -697,6 +701,7 @@ pub async fn layer(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, Error> {
+    let started = Instant::now();
     let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
         return Ok(req.into_response(problem(StatusCode::INTERNAL_SERVER_ERROR, "no state")));
     };
@@ -784,7 +789,16 @@ pub async fn layer(
         req.extensions_mut().insert(p);
     }
     let change = is_change(&method);
-    let res = next.call(req).await?;
+    let mut res = next.call(req).await?;
+    // The server's own time for the request (authentication, handler, serialisation), for
+    // clients and benchmarks (W3C Server-Timing).
+    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    if let Ok(v) = actix_web::http::header::HeaderValue::from_str(&format!("app;dur={ms:.3}")) {
+        res.headers_mut().insert(
+            actix_web::http::header::HeaderName::from_static("server-timing"),
+            v,
+        );
+    }
     if change {
         let status = res.status();
         let note = res
@@ -950,6 +964,18 @@ mod tests {
         let op = Principal::new("user:o".into(), &get("operator"), None, None);
         assert!(op.may_grant(&get("viewer"), None).is_ok());
         assert!(op.may_grant(&get("admin"), None).is_err());
+        let mut scoped_admin_role = get("admin");
+        scoped_admin_role.scope.product_class = vec!["X".into()];
+        let scoped = Principal::new("user:s".into(), &scoped_admin_role, None, None);
+        assert!(
+            scoped.may_grant(&get("viewer"), None).is_err(),
+            "viewer sees every device"
+        );
+        let mut other = get("viewer");
+        other.scope.product_class = vec!["Y".into()];
+        assert!(scoped.may_grant(&other, None).is_err(), "another scope");
+        other.scope.product_class = vec!["X".into()];
+        assert!(scoped.may_grant(&other, None).is_ok(), "the same scope");
         let tenant_admin = Principal::new("user:t".into(), &get("admin"), Some("A".into()), None);
         assert!(tenant_admin.may_grant(&get("viewer"), Some("A")).is_ok());
         assert!(tenant_admin.may_grant(&get("viewer"), Some("B")).is_err());

@@ -97,8 +97,26 @@ pub enum BodyError {
 
 impl BodyError {
     /// The answer: 413, 400 or 408, always closing the connection.
+    /// The NBI's answer: the same status and reason as a problem document.
+    pub fn problem(&self) -> HttpResponse {
+        let (status, msg) = self.status_and_reason();
+        let mut r = crate::problem::problem(status, msg);
+        r.head_mut()
+            .set_connection_type(actix_web::http::ConnectionType::Close);
+        r
+    }
+
+    /// The CWMP listeners' answer (plain text for CPEs).
     pub fn response(&self) -> HttpResponse {
-        let (status, msg) = match self {
+        let (status, msg) = self.status_and_reason();
+        HttpResponse::build(status)
+            .force_close()
+            .content_type("text/plain; charset=utf-8")
+            .body(msg)
+    }
+
+    fn status_and_reason(&self) -> (StatusCode, String) {
+        match self {
             BodyError::TooLarge { limit } => (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 format!("body exceeds the {limit}-byte limit"),
@@ -109,11 +127,7 @@ impl BodyError {
                 "the body did not arrive in time".to_string(),
             ),
             BodyError::Transport(e) => (StatusCode::BAD_REQUEST, format!("bad body: {e}")),
-        };
-        HttpResponse::build(status)
-            .force_close()
-            .content_type("text/plain; charset=utf-8")
-            .body(msg)
+        }
     }
 }
 

@@ -590,7 +590,7 @@ async fn new_session(
             pending_hint: Some(pending),
             last_sent: None,
         };
-        metrics::counter!("keelson_cwmp_cpe_rpcs_total", "method" => "Inform").increment(1);
+        crate::metrics::inform_received();
         state.sessions.active.fetch_add(1, Ordering::Relaxed);
         state
             .sessions

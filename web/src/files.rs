@@ -4,13 +4,14 @@
 
 use std::path::PathBuf;
 
-use actix_web::http::header;
+use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
 use sha2::Digest;
 use tokio::io::AsyncWriteExt;
 
 use crate::app::AppState;
+use crate::problem::problem;
 
 /// Creates `dir` (and its parents) readable by this user only (0700).
 pub fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
@@ -143,7 +144,10 @@ pub async fn receive_body(
                 }
             }
             if !got {
-                return Err(HttpResponse::BadRequest().body("multipart body without a part"));
+                return Err(problem(
+                    StatusCode::BAD_REQUEST,
+                    "multipart body without a part",
+                ));
             }
         } else {
             let mut payload = payload;
@@ -173,19 +177,24 @@ pub async fn receive_body(
     ))
 }
 
+// Upload errors are problem documents (RFC 9457), for the NBI and the CPE upload receiver.
 fn too_large(max: usize) -> HttpResponse {
-    HttpResponse::PayloadTooLarge()
-        .force_close()
-        .body(format!("the file exceeds the {max}-byte limit"))
+    let mut r = problem(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!("the file exceeds the {max}-byte limit"),
+    );
+    r.head_mut()
+        .set_connection_type(actix_web::http::ConnectionType::Close);
+    r
 }
 
 fn internal(e: impl std::fmt::Display) -> HttpResponse {
     tracing::error!(error = %e, "file storage error");
-    HttpResponse::InternalServerError().body("file storage error")
+    problem(StatusCode::INTERNAL_SERVER_ERROR, "file storage error")
 }
 
 fn bad(e: impl std::fmt::Display) -> HttpResponse {
-    HttpResponse::BadRequest().body(format!("bad upload body: {e}"))
+    problem(StatusCode::BAD_REQUEST, format!("bad upload body: {e}"))
 }
 
 async fn upload_noname(

@@ -266,6 +266,8 @@ struct DeviceQueryParams {
     /// `id` (default), `last_inform_at`, `first_seen_at`, `product_class`, `software_version`;
     /// a leading `-` sorts descending.
     sort: Option<String>,
+    /// Cursor (with the default sort by id): the `next_cursor` of the previous page.
+    cursor: Option<String>,
     limit: Option<i64>,
     offset: Option<i64>,
 }
@@ -292,6 +294,13 @@ async fn list_devices(
             Err(msg) => return error(StatusCode::BAD_REQUEST, msg),
         }
     };
+    if q.cursor.is_some() && sort != store::DeviceSort::Id {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "cursor pages follow the id order: use offset with another sort",
+        );
+    }
+    let limit = q.limit.unwrap_or(100).clamp(1, 10_000);
     let query = store::DeviceQuery {
         text: q.q,
         param_path: q.param,
@@ -300,11 +309,18 @@ async fn list_devices(
         scopes: p.scopes.clone(),
         sort,
         descending,
-        limit: q.limit.unwrap_or(100).clamp(1, 10_000),
+        after: q.cursor,
+        limit,
         offset: q.offset.unwrap_or(0).max(0),
     };
     match state.store.list_devices(query).await {
-        Ok((rows, total)) => HttpResponse::Ok().json(json!({ "total": total, "devices": rows })),
+        Ok((rows, total)) => {
+            let next = (sort == store::DeviceSort::Id
+                && i64::try_from(rows.len()).unwrap_or(i64::MAX) >= limit)
+                .then(|| rows.last().map(|d| d.id.clone()))
+                .flatten();
+            HttpResponse::Ok().json(json!({ "total": total, "devices": rows, "next_cursor": next }))
+        }
         Err(e) => store_error(e),
     }
 }
@@ -1532,7 +1548,7 @@ async fn post_ipdr_document(
     let timeout = Duration::from_secs(state.cfg.nbi.body_timeout_secs.max(1));
     let body = match crate::body::read(&req, payload, max, timeout).await {
         Ok(b) => b,
-        Err(e) => return e.response(),
+        Err(e) => return e.problem(),
     };
     match crate::ipdrdoc::ingest(&state.store, body.to_vec(), max, "nbi", None).await {
         Ok(out) => {

@@ -315,6 +315,26 @@ fn tenants_are_isolated(pg: Option<&str>) {
     assert_eq!(st, 200);
     assert_eq!(l["total"], 2, "{l}");
     assert!(l.to_string().contains(&z));
+    // Cursor pages: one device each, then none; the total counts the tenant's devices.
+    let (_, p1) = s.call_as(Some(&token), "GET", "/api/v1/devices?limit=1", None);
+    let first = p1["devices"][0]["id"].as_str().unwrap().to_string();
+    let cursor = p1["next_cursor"].as_str().expect("a cursor").to_string();
+    let (_, p2) = s.call_as(
+        Some(&token),
+        "GET",
+        &format!("/api/v1/devices?limit=1&cursor={cursor}"),
+        None,
+    );
+    let second = p2["devices"][0]["id"].as_str().unwrap().to_string();
+    assert_ne!(first, second);
+    assert_eq!(p2["total"], 2);
+    let (_, p3) = s.call_as(
+        Some(&token),
+        "GET",
+        &format!("/api/v1/devices?limit=1&cursor={second}"),
+        None,
+    );
+    assert_eq!(p3["devices"].as_array().unwrap().len(), 0, "{p3}");
     // The tenant's admin manages only its own tenant's users and tokens.
     let (st, r) = s.call_as(
         Some(&token),

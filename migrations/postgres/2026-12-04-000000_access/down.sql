@@ -2,7 +2,6 @@ DROP TABLE webhook_deliveries;
 DROP TABLE webhooks;
 ALTER TABLE tasks DROP COLUMN acknowledged_by;
 ALTER TABLE tasks DROP COLUMN acknowledged_at;
-DROP INDEX devices_software_version;
 DROP INDEX devices_oui;
 DROP INDEX devices_product_class;
 DROP INDEX devices_tenant;

@@ -83,10 +83,12 @@ CREATE INDEX device_tags_tag ON device_tags (tag, device_id);
 ALTER TABLE devices DROP COLUMN tags;
 
 ALTER TABLE devices ADD COLUMN tenant TEXT;
+-- Scope filters. The Inform upsert never sets these columns on an existing device (the OUI
+-- and ProductClass are part of its id; the tenant changes only by rule), so they cost the
+-- hot path nothing; software_version changes with firmware and is left unindexed.
 CREATE INDEX devices_tenant ON devices (tenant, id);
 CREATE INDEX devices_product_class ON devices (product_class, id);
 CREATE INDEX devices_oui ON devices (oui, id);
-CREATE INDEX devices_software_version ON devices (software_version, id);
 
 ALTER TABLE tasks ADD COLUMN acknowledged_at TIMESTAMP;
 ALTER TABLE tasks ADD COLUMN acknowledged_by TEXT;
